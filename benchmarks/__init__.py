@@ -1,0 +1,1 @@
+"""Benchmark harness: data, training loop, prediction, scoring, reports."""

@@ -1,0 +1,268 @@
+"""One generic training loop for every model, GAN or not.
+
+Per step ``s`` (``model.phases(s)`` says which parts train):
+
+1. the batch of step ``s`` (images and masks are pure functions of ``(seed, s)``);
+2. ``out = model(image, mask)``;
+3. discriminator updates: ``model.d_steps`` of them, the first on ``out`` detached, the others
+   on fresh batches of the same step (WGAN-GP critics take 5 per generator step);
+4. a generator update on ``model.generator_loss(image, mask, out)``, with the discriminators
+   frozen (their parameters get no gradient from it).
+
+Checkpoints (``checkpoints/last.pt``) hold the trained modules, the optimizer states, the
+torch RNG states and the step; they are written atomically (temporary file, fsync, rename),
+so a kill at any moment leaves the previous checkpoint intact, and ``resume=True`` continues
+exactly where the checkpoint left off.  A NaN or Inf loss stops the run naming the step and
+the term (or, with ``nan_policy="skip"``, skips that update and counts it).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+from zoo._weights import load_state_dict
+from zoo.models import InpaintModel
+
+__all__ = ["TrainOptions", "NonFiniteLossError", "train", "save_checkpoint", "CHECKPOINT_NAME"]
+
+CHECKPOINT_NAME = "last.pt"
+BatchFn = Callable[[int, int], tuple[torch.Tensor, torch.Tensor]]
+
+
+class NonFiniteLossError(RuntimeError):
+    """A loss became NaN or Inf; the last good checkpoint is kept."""
+
+
+@dataclass
+class TrainOptions:
+    steps: int = 300
+    batch_size: int = 4
+    checkpoint_every: int = 100
+    log_every: int = 10
+    resume: bool = False
+    amp: bool = False  # bf16 autocast, CUDA only
+    nan_policy: str = "stop"  # stop | skip
+    max_skipped: int = 10
+    progress: bool = True
+
+
+def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
+    """Write ``payload`` to ``path`` atomically: a crash leaves the old file untouched."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as fh:
+            torch.save(payload, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _set_requires_grad(module: torch.nn.Module, flag: bool) -> None:
+    for p in module.parameters():
+        p.requires_grad_(flag)
+
+
+def _check_finite(loss: torch.Tensor, logs: dict[str, torch.Tensor], what: str, step: int) -> str:
+    """Empty string when finite, else a message naming the step and the bad terms."""
+    if torch.isfinite(loss).all():
+        return ""
+    bad = [k for k, v in logs.items() if not torch.isfinite(torch.as_tensor(v)).all()]
+    return f"non-finite {what} loss at step {step} (terms: {', '.join(bad) or 'total'})"
+
+
+class _CsvLog:
+    """Append-only CSV of the logged losses; on resume, rows past the checkpoint are dropped."""
+
+    def __init__(self, path: Path, resume_step: int) -> None:
+        self.path = path
+        self.fields: list[str] | None = None
+        if resume_step > 0 and path.exists():
+            with open(path, newline="") as fh:
+                rows = [r for r in csv.DictReader(fh) if int(r["step"]) <= resume_step]
+            if rows:
+                self.fields = list(rows[0].keys())
+                self._write(rows, "w")
+        elif path.exists():
+            path.unlink()
+
+    def _write(self, rows: list[dict], mode: str) -> None:
+        with open(self.path, mode, newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=self.fields)
+            if mode == "w":
+                writer.writeheader()
+            writer.writerows(rows)
+
+    def append(self, row: dict[str, float]) -> None:
+        if self.fields is None:
+            self.fields = list(row.keys())
+            self._write([], "w")
+        self._write([{k: row.get(k, "") for k in self.fields}], "a")
+
+
+def _tensorboard(run_dir: Path):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except Exception:  # noqa: BLE001 - tensorboard is optional
+        return None
+    return SummaryWriter(log_dir=str(run_dir / "tensorboard"))
+
+
+def train(
+    model: InpaintModel,
+    batches: BatchFn,
+    options: TrainOptions,
+    run_dir: str | os.PathLike,
+    device: torch.device,
+    extra_state: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Train ``model`` for ``options.steps`` steps; return a summary for ``metrics.json``.
+
+    ``batches(step, k)`` returns the (image, mask) batch number ``k`` of step ``step`` on CPU;
+    ``extra_state`` (config, model name, ...) is stored in every checkpoint.
+    """
+    run_dir = Path(run_dir)
+    ckpt_path = run_dir / "checkpoints" / CHECKPOINT_NAME
+    model.to(device).train()
+    optimizers = model.configure_optimizers()
+    start = 0
+    if options.resume:
+        if not ckpt_path.exists():
+            raise FileNotFoundError(
+                f"train.resume=true but there is no checkpoint at {ckpt_path}; resume by "
+                f"running in the killed run's directory (hydra.run.dir=<that dir>)"
+            )
+        state = load_state_dict(ckpt_path)
+        model.load_trained_state(state["trained_state"])
+        for name, opt in optimizers.items():
+            opt.load_state_dict(state["optimizers"][name])
+        torch.set_rng_state(state["rng"]["torch"])
+        if torch.cuda.is_available() and state["rng"].get("cuda"):
+            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+        start = int(state["step"])
+
+    use_amp = options.amp and device.type == "cuda"
+    log = _CsvLog(run_dir / "train_log.csv", start)
+    writer = _tensorboard(run_dir)
+    skipped = 0
+    last: dict[str, float] = {}
+    t0 = time.perf_counter()
+
+    def checkpoint(step: int) -> None:
+        save_checkpoint(
+            ckpt_path,
+            {
+                "format": 1,
+                "step": step,
+                "trained_state": model.trained_state(),
+                "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
+                "rng": {
+                    "torch": torch.get_rng_state(),
+                    "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+                },
+                **(extra_state or {}),
+            },
+        )
+
+    bar = tqdm(
+        range(start, options.steps),
+        initial=start,
+        total=options.steps,
+        disable=not options.progress,
+        desc="train",
+        dynamic_ncols=True,
+    )
+    for step in bar:
+        image, mask = (t.to(device) for t in batches(step, 0))
+        train_g, train_d = model.phases(step)
+        logs: dict[str, torch.Tensor] = {}
+        with (
+            torch.set_grad_enabled(train_g),
+            torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp),
+        ):
+            out = model(image, mask)
+        problem = ""
+        if train_d:
+            _set_requires_grad(model.discriminators, True)
+            d_logs: dict[str, torch.Tensor] = {}
+            for k in range(model.d_steps):
+                if k == 0:
+                    d_img, d_mask, d_out = image, mask, {n: v.detach() for n, v in out.items()}
+                else:
+                    d_img, d_mask = (t.to(device) for t in batches(step, k))
+                    with (
+                        torch.no_grad(),
+                        torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp),
+                    ):
+                        d_out = model(d_img, d_mask)
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+                    d_loss, d_logs = model.discriminator_loss(d_img, d_mask, d_out, step)
+                problem = _check_finite(d_loss, d_logs, "discriminator", step)
+                if problem:
+                    break
+                optimizers["discriminator"].zero_grad(set_to_none=True)
+                d_loss.backward()
+                optimizers["discriminator"].step()
+            logs.update({f"d/{k}": v for k, v in d_logs.items()})
+        if train_g and not problem:
+            _set_requires_grad(model.discriminators, False)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+                g_loss, g_logs = model.generator_loss(image, mask, out, step)
+            problem = _check_finite(g_loss, g_logs, "generator", step)
+            if not problem:
+                optimizers["generator"].zero_grad(set_to_none=True)
+                g_loss.backward()
+                optimizers["generator"].step()
+            _set_requires_grad(model.discriminators, True)
+            logs.update({f"g/{k}": v for k, v in g_logs.items()})
+        if problem:
+            if options.nan_policy == "skip" and skipped < options.max_skipped:
+                skipped += 1
+                for opt in optimizers.values():
+                    opt.zero_grad(set_to_none=True)
+                continue
+            raise NonFiniteLossError(
+                f"{problem}; training stopped. The last good checkpoint "
+                f"({ckpt_path if ckpt_path.exists() else 'none yet'}) is kept. "
+                f"train.nan_policy=skip skips such batches (at most train.max_skipped)."
+            )
+
+        last = {k: float(v) for k, v in logs.items()}
+        done = step + 1
+        if done % options.log_every == 0 or done == options.steps:
+            rate = (done - start) / max(time.perf_counter() - t0, 1e-9)
+            log.append({"step": done, **last, "it_per_s": rate})
+            bar.set_postfix({k.split("/")[-1]: f"{v:.3g}" for k, v in list(last.items())[:4]})
+            if writer is not None:
+                for k, v in last.items():
+                    writer.add_scalar(k, v, done)
+        if done % options.checkpoint_every == 0 or done == options.steps:
+            checkpoint(done)
+    bar.close()
+    if writer is not None:
+        writer.close()
+    seconds = time.perf_counter() - t0
+    steps_run = options.steps - start
+    return {
+        "steps": options.steps,
+        "resumed_from": start,
+        "batch_size": options.batch_size,
+        "seconds": seconds,
+        "it_per_s": steps_run / seconds if seconds > 0 and steps_run else math.nan,
+        "skipped_batches": skipped,
+        "final_losses": last,
+        "checkpoint": str(ckpt_path) if ckpt_path.exists() else None,
+    }
