@@ -11,11 +11,14 @@ Everything a run produces lands in its Hydra output directory (printed at the en
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
+from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 log = logging.getLogger("inpaintbench")
@@ -25,15 +28,21 @@ log = logging.getLogger("inpaintbench")
 def main(cfg: DictConfig) -> float | None:
     from benchmarks.run import record_failure, run
 
-    run_dir = HydraConfig.get().runtime.output_dir
-    OmegaConf.save(cfg, f"{run_dir}/config.yaml", resolve=True)
+    hc = HydraConfig.get()
+    run_dir = Path(hc.runtime.output_dir)
+    sweeping = hc.mode == RunMode.MULTIRUN
+    previous = run_dir / "metrics.json"
+    if sweeping and previous.exists() and json.loads(previous.read_text())["status"] == "ok":
+        log.info("skipping %s: finished results exist in %s", cfg.model.name, run_dir)
+        return None
+    OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
     try:
         record = run(cfg, run_dir)
     except Exception as exc:
         record_failure(run_dir, cfg, exc)
-        log.error(
-            "run failed: %s: %s (recorded in %s/metrics.json)", type(exc).__name__, exc, run_dir
-        )
+        log.error("run failed: %s: %s (recorded in %s)", type(exc).__name__, exc, previous)
+        if sweeping:  # one failing job must not stop the others
+            return None
         raise
     o = record["overall"]
     log.info(

@@ -92,3 +92,26 @@ def test_help_lists_groups():
     assert res.returncode == 0
     for group in ("model:", "data:", "mask:", "train:", "eval:"):
         assert group in res.stdout
+
+
+def test_sweep_records_failures_and_skips_finished_jobs(tmp_path):
+    sweep = tmp_path / "sweep"
+    args = (
+        "-m",
+        "model=telea",
+        "seed=0,-1",
+        "data.resolution=32",
+        "data.test_crops=1",
+        "eval.lpips=off",
+        "eval.save_predictions=false",
+        f"hydra.sweep.dir={sweep}",
+    )
+    res = bench(*args)
+    assert res.returncode == 0, res.stderr  # the failing job did not stop the sweep
+    ok, failed = (json.loads((sweep / f"{i}_telea" / "metrics.json").read_text()) for i in (0, 1))
+    assert ok["status"] == "ok" and failed["status"] == "failed"
+    assert "seed" in failed["error"].lower() or "negative" in failed["error"].lower()
+    stamp = (sweep / "0_telea" / "metrics.json").stat().st_mtime_ns
+    res = bench(*args)
+    assert res.returncode == 0 and "skipping telea" in res.stdout + res.stderr
+    assert (sweep / "0_telea" / "metrics.json").stat().st_mtime_ns == stamp
