@@ -19,9 +19,9 @@ from zoo.layers.discriminators import (
     GLCICDiscriminator,
     PatchGAN,
     SNPatchGAN,
+    conv_receptive_field,
     deepfill_v1_critics,
     gmcnn_discriminators,
-    receptive_field,
     remap_daa233_critic,
     remap_edgeconnect_discriminator,
     remap_gmcnn_discriminators,
@@ -219,10 +219,11 @@ def test_glcic_receptive_fields(arch):
 
 def test_receptive_field_helper():
     convs = [nn.Conv2d(1, 1, 3, stride=1, dilation=d, padding=d) for d in (1, 2, 4)]
-    assert receptive_field(convs) == 1 + 2 + 4 + 8
-    assert receptive_field([nn.Conv2d(1, 1, 7, stride=2), nn.Conv2d(1, 1, 3, stride=2)]) == 11
+    assert conv_receptive_field(convs) == 1 + 2 + 4 + 8
+    convs = [nn.Conv2d(1, 1, 7, stride=2), nn.Conv2d(1, 1, 3, stride=2)]
+    assert conv_receptive_field(convs) == 11
     with pytest.raises(TypeError):
-        receptive_field([nn.Linear(2, 2)])
+        conv_receptive_field([nn.Linear(2, 2)])
 
 
 # ----------------------------------------------------------------------------- SN-PatchGAN

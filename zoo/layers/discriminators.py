@@ -22,7 +22,7 @@ pre-sigmoid score map.
   (Iizuka et al., SIGGRAPH 2017); otenim/GLCIC-PyTorch ``models.py`` ``ContextDiscriminator``.
 
 Receptive fields (RF) are those of the convolution stack, ``1 + sum_l (k_l - 1) * prod_{m<l}
-s_m`` (:func:`receptive_field`); InstanceNorm statistics and fully connected heads make the
+s_m`` (:func:`conv_receptive_field`); InstanceNorm statistics and fully connected heads make the
 score depend on the whole input.  Spectral normalisation is
 :func:`zoo.layers.spectral_norm.spectral_norm` throughout.
 
@@ -46,6 +46,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .padding import same_pad
+from .receptive_field import layers_from_module, receptive_field
 from .spectral_norm import remap_spectral_norm_keys, spectral_norm
 
 __all__ = [
@@ -54,7 +55,7 @@ __all__ = [
     "EdgeConnectDiscriminator",
     "ConvCritic",
     "GLCICDiscriminator",
-    "receptive_field",
+    "conv_receptive_field",
     "deepfill_v1_critics",
     "gmcnn_discriminators",
     "remap_nipponjo_sn_patch_gan",
@@ -71,16 +72,10 @@ Size2 = int | tuple[int, int]
 # --------------------------------------------------------------------------- helpers
 
 
-def receptive_field(convs: Iterable[nn.Conv2d]) -> int:
-    """Analytic receptive field (pixels, square kernels) of a chain of convolutions:
-    ``r = 1 + sum_l (k_l - 1) * d_l * j_l`` with ``j_l`` the product of the earlier strides."""
-    size, jump = 1, 1
-    for conv in convs:
-        if not isinstance(conv, nn.Conv2d):
-            raise TypeError(f"receptive_field takes nn.Conv2d layers, got {type(conv).__name__}")
-        size += (conv.kernel_size[0] - 1) * conv.dilation[0] * jump
-        jump *= conv.stride[0]
-    return size
+def conv_receptive_field(convs: Iterable[nn.Module]) -> int:
+    """Receptive field (pixels) of a chain of convolutions, via :mod:`zoo.layers.receptive_field`
+    (``1 + sum_l (k_l - 1) * d_l * j_l`` with ``j_l`` the product of the earlier strides)."""
+    return receptive_field(layers_from_module(nn.Sequential(*convs)))
 
 
 def _pair(value: Size2, name: str) -> tuple[int, int]:
@@ -178,7 +173,7 @@ class SNPatchGAN(nn.Module):
         self.conv4 = sn_conv(widths[2], widths[3])
         self.conv5 = sn_conv(widths[3], widths[4])
         self.conv6 = sn_conv(widths[4], widths[5])
-        self.receptive_field = receptive_field(self.convs())
+        self.receptive_field = conv_receptive_field(self.convs())
 
     def convs(self) -> list[nn.Conv2d]:
         return [self.conv1, self.conv2, self.conv3, self.conv4, self.conv5, self.conv6]
@@ -280,7 +275,7 @@ class PatchGAN(nn.Module):
             width = new_width
         layers.append(conv(width, 1, 1, end_bias))
         self.model = nn.Sequential(*layers)
-        self.receptive_field = receptive_field(
+        self.receptive_field = conv_receptive_field(
             m for m in self.model.modules() if isinstance(m, nn.Conv2d)
         )
 
@@ -339,7 +334,7 @@ class EdgeConnectDiscriminator(nn.Module):
         self.conv3 = block(128, 256, 2, True)
         self.conv4 = block(256, 512, 1, True)
         self.conv5 = block(512, 1, 1, False)
-        self.receptive_field = receptive_field(b[0] for b in self.blocks())
+        self.receptive_field = conv_receptive_field(b[0] for b in self.blocks())
 
     def blocks(self) -> list[nn.Sequential]:
         return [self.conv1, self.conv2, self.conv3, self.conv4, self.conv5]
@@ -432,7 +427,7 @@ class ConvCritic(nn.Module):
         )
         h, w = _halvings(self.input_size, len(widths))
         self.linear = _maybe_sn(nn.Linear(widths[-1] * h * w, 1), spectral, n_power_iterations)
-        self.receptive_field = receptive_field(self.convs)
+        self.receptive_field = conv_receptive_field(self.convs)
 
     def forward(self, x: Tensor) -> tuple[Tensor, list[Tensor]]:
         _check_input(x, self.in_channels, size=self.input_size)
@@ -629,8 +624,8 @@ class GLCICDiscriminator(nn.Module):
             in_channels, global_widths, self.global_size, fc_features, bn_after_relu
         )
         self.head = nn.Linear(2 * fc_features, 1)
-        self.local_receptive_field = receptive_field(self.local_branch.convs())
-        self.global_receptive_field = receptive_field(self.global_branch.convs())
+        self.local_receptive_field = conv_receptive_field(self.local_branch.convs())
+        self.global_receptive_field = conv_receptive_field(self.global_branch.convs())
 
     def forward(self, image: Tensor, local_patch: Tensor) -> tuple[Tensor, list[Tensor]]:
         _check_input(image, self.in_channels, "image", self.global_size)
