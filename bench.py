@@ -21,7 +21,10 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from benchmarks.config import register_configs
+
 log = logging.getLogger("inpaintbench")
+register_configs()
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="bench")
