@@ -173,37 +173,53 @@ def to_tensor(img: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.array(img, copy=True)).permute(2, 0, 1).float() / 127.5 - 1.0
 
 
+#: folders with at most this many images have every file's header checked up front, so an
+#: unreadable file is reported before any model is built; larger folders are checked as read
+VERIFY_UP_FRONT = 10_000
+
+
 class _ImageCache:
-    """Decoded images, loaded lazily; bad files raise or are skipped (``skip_bad``)."""
+    """Decoded images, loaded lazily; an unreadable file raises :class:`DataError` naming it,
+    or with ``skip_bad`` is left out and counted in a warning."""
 
     def __init__(self, sources: list[ImageSource], resolution: int, skip_bad: bool) -> None:
+        self.sources = list(sources)
         self.resolution = resolution
-        self.sources: list[ImageSource] = []
+        self.skip_bad = skip_bad
+        self.bad: set[int] = set()
         self._images: dict[int, np.ndarray] = {}
-        bad = []
-        for src in sources:  # validate up front so errors come before any model is built
-            try:
-                with Image.open(src.path) as im:
-                    im.verify()
-            except Exception as exc:  # noqa: BLE001 - PIL raises many types
-                if not skip_bad:
-                    raise DataError(
-                        f"cannot read image {src.path}: {exc} (data.skip_bad=true skips it)"
-                    ) from exc
-                bad.append(src.path)
-                continue
-            self.sources.append(src)
-        if bad:
-            warnings.warn(f"skipped {len(bad)} unreadable images, e.g. {bad[0]}", stacklevel=2)
-        if not self.sources:
-            raise DataError("no readable images left")
+        if len(self.sources) <= VERIFY_UP_FRONT:
+            for i, src in enumerate(self.sources):
+                try:
+                    with Image.open(src.path) as im:
+                        im.verify()
+                except Exception as exc:  # noqa: BLE001 - PIL raises many types
+                    self._reject(i, exc)
+        if len(self.bad) == len(self.sources):
+            raise DataError(f"none of the {len(self.sources)} images is readable")
+
+    def _reject(self, i: int, exc: Exception) -> None:
+        path = self.sources[i].path
+        if not self.skip_bad:
+            raise DataError(f"cannot read image {path}: {exc} (data.skip_bad=true skips it)")
+        self.bad.add(i)
+        warnings.warn(
+            f"skipped {len(self.bad)} unreadable images so far, e.g. {path}", stacklevel=3
+        )
 
     def __len__(self) -> int:
         return len(self.sources)
 
-    def get(self, i: int) -> np.ndarray:
+    def get(self, i: int) -> np.ndarray | None:
+        """The image ``i`` (short side at least ``resolution``), or None if it is skipped."""
+        if i in self.bad:
+            return None
         if i not in self._images:
-            img = ensure_min_side(load_image(self.sources[i].path), self.resolution)
+            try:
+                img = ensure_min_side(load_image(self.sources[i].path), self.resolution)
+            except DataError as exc:
+                self._reject(i, exc)
+                return None
             if len(self._images) > 256:  # bounded cache for large folders
                 self._images.pop(next(iter(self._images)))
             self._images[i] = img
@@ -232,7 +248,13 @@ class TrainSampler:
         rng = np.random.default_rng([self.seed, 1, step, k])
         crops = []
         for _ in range(batch_size):
-            img = self.images.get(int(rng.integers(len(self.images))))
+            img = None
+            for _attempt in range(100):  # skipped (unreadable) images are redrawn
+                img = self.images.get(int(rng.integers(len(self.images))))
+                if img is not None:
+                    break
+            if img is None:
+                raise DataError("100 draws in a row hit unreadable images")
             crop = _random_crop(img, self.resolution, rng)
             if rng.random() < 0.5:
                 crop = crop[:, ::-1]
@@ -253,6 +275,8 @@ def make_test_set(
     out, names = [], []
     for i, src in enumerate(images.sources):
         img = images.get(i)
+        if img is None:
+            continue
         stem = Path(src.path).stem
         if policy == "center":
             h, w = img.shape[:2]
