@@ -87,8 +87,12 @@ def test_every_registered_model_has_a_config():
 @pytest.mark.parametrize("path", sorted((CONF / "mask").glob("*.yaml")), ids=lambda p: p.stem)
 def test_mask_configs_name_real_families(path):
     spec = yaml.safe_load(path.read_text())
-    assert spec["name"] == path.stem
-    mask = masks.make_mask(
-        spec["family"], 64, 64, np.random.default_rng(0), **(spec.get("params") or {})
-    )
-    assert mask.shape == (64, 64)
+    assert spec["name"] == path.stem and spec["family"] in masks.FAMILIES
+    params = spec.get("params") or {}
+    unknown = set(params) - set(masks.family_params(spec["family"]))
+    assert not unknown, f"{path.name}: {unknown} are not parameters of {spec['family']}"
+    if "???" in params.values():  # a required value (e.g. the folder of mask files)
+        return
+    size = 512 if "512" in path.stem else 256
+    mask = masks.make_mask(spec["family"], size, size, np.random.default_rng(0), **params)
+    assert mask.shape == (size, size) and set(np.unique(mask)) <= {0, 1}
