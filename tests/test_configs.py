@@ -3,8 +3,6 @@ constructor defaults (the paper's hyperparameters), mask configs name real famil
 
 from __future__ import annotations
 
-import inspect
-import typing
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +15,7 @@ from omegaconf import OmegaConf
 import masks
 import zoo
 from benchmarks.config import register_configs
-from zoo._registry import model_entrypoint
+from zoo._registry import model_parameters
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 
@@ -55,22 +53,11 @@ def test_overrides_apply():
     assert cfg.train.steps == 50 and cfg.data.resolution == 64 and cfg.model.name == "telea"
 
 
-def constructor_parameters(name: str) -> dict[str, inspect.Parameter]:
-    """Keyword parameters of a model entrypoint; an entrypoint that forwards ``**kwargs`` to
-    its model class is read through the class's ``__init__``."""
-    fn = model_entrypoint(name)
-    params = dict(inspect.signature(fn).parameters)
-    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
-        cls = typing.get_type_hints(fn)["return"]
-        params.update(inspect.signature(cls.__init__).parameters)
-    return params
-
-
 @pytest.mark.parametrize("path", sorted((CONF / "model").glob("*.yaml")), ids=lambda p: p.stem)
 def test_model_config_matches_constructor_defaults(path):
     spec = yaml.safe_load(path.read_text())
     assert spec["name"] == path.stem and spec["name"] in zoo.list_models()
-    params = constructor_parameters(spec["name"])
+    params = model_parameters(spec["name"])
     for key, value in (spec.get("kwargs") or {}).items():
         assert key in params, f"{path.name}: {key} is not an argument of {spec['name']}"
         default = params[key].default

@@ -9,11 +9,19 @@ from __future__ import annotations
 
 import fnmatch
 import inspect
+import typing
 from collections.abc import Callable
 
 import torch.nn as nn
 
-__all__ = ["register_model", "list_models", "create_model", "model_entrypoint"]
+__all__ = [
+    "register_model",
+    "list_models",
+    "create_model",
+    "model_entrypoint",
+    "model_parameters",
+    "accepts",
+]
 
 _MODELS: dict[str, Callable[..., nn.Module]] = {}
 
@@ -41,10 +49,22 @@ def model_entrypoint(name: str) -> Callable[..., nn.Module]:
     return _MODELS[name]
 
 
+def model_parameters(name: str) -> dict[str, inspect.Parameter]:
+    """Keyword parameters of the entrypoint ``name``; an entrypoint that forwards ``**kwargs``
+    to its model class is read through the class's ``__init__``."""
+    fn = model_entrypoint(name)
+    params = dict(inspect.signature(fn).parameters)
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        model_class = typing.get_type_hints(fn).get("return")
+        if model_class is not None:
+            params.update(inspect.signature(model_class.__init__).parameters)
+            params.pop("self", None)
+    return params
+
+
 def accepts(name: str, argument: str) -> bool:
-    """Whether the entrypoint ``name`` takes the keyword ``argument``."""
-    params = inspect.signature(model_entrypoint(name)).parameters
-    return argument in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+    """Whether the model ``name`` takes the keyword ``argument``."""
+    return argument in model_parameters(name)
 
 
 def create_model(name: str, **kwargs) -> nn.Module:
