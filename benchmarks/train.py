@@ -71,8 +71,8 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
             tmp.unlink()
 
 
-def _set_requires_grad(module: torch.nn.Module, flag: bool) -> None:
-    for p in module.parameters():
+def _set_requires_grad(params: list[torch.nn.Parameter], flag: bool) -> None:
+    for p in params:
         p.requires_grad_(flag)
 
 
@@ -155,6 +155,8 @@ def train(
         start = int(state["step"])
 
     use_amp = options.amp and device.type == "cuda"
+    # discriminator parameters that train; frozen ones (a model's stage choice) stay frozen
+    d_params = [p for p in model.discriminators.parameters() if p.requires_grad]
     log = _CsvLog(run_dir / "train_log.csv", start)
     writer = _tensorboard(run_dir)
     skipped = 0
@@ -196,7 +198,7 @@ def train(
             out = model(image, mask)
         problem = ""
         if train_d:
-            _set_requires_grad(model.discriminators, True)
+            _set_requires_grad(d_params, True)
             d_logs: dict[str, torch.Tensor] = {}
             for k in range(model.d_steps):
                 if k == 0:
@@ -218,7 +220,7 @@ def train(
                 optimizers["discriminator"].step()
             logs.update({f"d/{k}": v for k, v in d_logs.items()})
         if train_g and not problem:
-            _set_requires_grad(model.discriminators, False)
+            _set_requires_grad(d_params, False)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
                 g_loss, g_logs = model.generator_loss(image, mask, out, step)
             problem = _check_finite(g_loss, g_logs, "generator", step)
@@ -226,7 +228,7 @@ def train(
                 optimizers["generator"].zero_grad(set_to_none=True)
                 g_loss.backward()
                 optimizers["generator"].step()
-            _set_requires_grad(model.discriminators, True)
+            _set_requires_grad(d_params, True)
             logs.update({f"g/{k}": v for k, v in g_logs.items()})
         if problem:
             if options.nan_policy == "skip" and skipped < options.max_skipped:
