@@ -1,0 +1,269 @@
+"""ContextualAttention against a slow reference written here (explicit loop over foreground
+positions, the official reshape/transpose fusion, explicit pasting), plus identities, chunking,
+per-sample masks and the TF nearest resize."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from zoo.layers.contextual_attention import ContextualAttention, resize_nearest_tf
+
+DT = torch.float64
+
+
+# ----------------------------------------------------------------------------- reference
+def tf_rows(n_in: int, n_out: int) -> list[int]:
+    """TF 1.x resize_nearest_neighbor(align_corners=True) rows, float32 arithmetic as TF."""
+    if n_out == 1:
+        return [0]
+    scale = np.float32(n_in - 1) / np.float32(n_out - 1)
+    return [
+        min(int(math.floor(float(np.float32(y) * scale) + 0.5)), n_in - 1) for y in range(n_out)
+    ]
+
+
+def tf_pad(size: int, k: int, s: int) -> tuple[int, int]:
+    total = max((math.ceil(size / s) - 1) * s + k - size, 0)
+    return total // 2, total - total // 2
+
+
+def pad2d(t: torch.Tensor, k: int, s: int) -> torch.Tensor:
+    top, bottom = tf_pad(t.shape[-2], k, s)
+    left, right = tf_pad(t.shape[-1], k, s)
+    return F.pad(t, (left, right, top, bottom))
+
+
+def down(t: torch.Tensor, rate: int) -> torch.Tensor:
+    h, w = t.shape[-2:]
+    return t[..., tf_rows(h, h // rate), :][..., tf_rows(w, w // rate)]
+
+
+def diag_conv(s: torch.Tensor, k: int) -> torch.Tensor:
+    """'SAME' conv of a 2-D matrix with a k x k identity kernel: sum of diagonal neighbours."""
+    out = torch.zeros_like(s)
+    before = (k - 1) // 2
+    rows, cols = s.shape
+    for t in range(k):
+        d = t - before
+        for i in range(rows):
+            for j in range(cols):
+                if 0 <= i + d < rows and 0 <= j + d < cols:
+                    out[i, j] += s[i + d, j + d]
+    return out
+
+
+def reference(f, b, mask, *, ksize, stride, rate, fuse_k, scale, fuse):
+    n_batch, _, fh, fw = f.shape
+    kr = 2 * rate
+    outputs = []
+    for n in range(n_batch):
+        fd, bd = down(f[n], rate), down(b[n], rate)  # C x h x w, C x hb x wb
+        md = torch.zeros_like(bd[:1]) if mask is None else down(mask[n % mask.shape[0]], rate)
+        h, w = fd.shape[1:]
+        gh, gw = math.ceil(bd.shape[1] / stride), math.ceil(bd.shape[2] / stride)
+        bdp, mdp, fdp = pad2d(bd, ksize, stride), pad2d(md, ksize, stride), pad2d(fd, ksize, 1)
+        bp = pad2d(b[n], kr, rate * stride)
+        pats, valid, raws = [], [], []
+        for i in range(gh):
+            for j in range(gw):
+                y0, x0 = i * stride, j * stride
+                p = bdp[:, y0 : y0 + ksize, x0 : x0 + ksize]
+                pats.append(p / max(p.pow(2).sum().sqrt().item(), 1e-4))
+                valid.append(float(mdp[:, y0 : y0 + ksize, x0 : x0 + ksize].abs().sum() == 0))
+                y1, x1 = i * rate * stride, j * rate * stride
+                raws.append(bp[:, y1 : y1 + kr, x1 : x1 + kr])
+        valid_t = torch.tensor(valid, dtype=f.dtype)
+        scores = torch.zeros(h * w, gh * gw, dtype=f.dtype)  # foreground x background
+        for p in range(h * w):  # explicit loop over foreground positions
+            y, x = divmod(p, w)
+            win = fdp[:, y : y + ksize, x : x + ksize]
+            scores[p] = torch.stack([(win * q).sum() for q in pats])
+        if fuse:  # official: row-major pass, transpose to column-major, pass, transpose back
+            scores = diag_conv(scores, fuse_k)
+            scores = scores.view(h, w, gh, gw).permute(1, 0, 3, 2).reshape(h * w, gh * gw)
+            scores = diag_conv(scores, fuse_k)
+            scores = scores.view(w, h, gw, gh).permute(1, 0, 3, 2).reshape(h * w, gh * gw)
+        top, _ = tf_pad(fh, kr, rate)
+        canvas = torch.zeros(f.shape[1], (h + 1) * rate, (w + 1) * rate, dtype=f.dtype)
+        for p in range(h * w):
+            y, x = divmod(p, w)
+            attn = torch.softmax(scale * scores[p] * valid_t, dim=0) * valid_t
+            patch = sum(a * r for a, r in zip(attn, raws))
+            canvas[:, y * rate : y * rate + kr, x * rate : x * rate + kr] += patch
+        left, _ = tf_pad(fw, kr, rate)
+        outputs.append(canvas[:, top : top + fh, left : left + fw] / 4.0)
+    return torch.stack(outputs)
+
+
+def box_masks(n: int, h: int, w: int, seed: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    m = torch.zeros(n, 1, h, w, dtype=DT)
+    for i in range(n):
+        t, l = (int(v) for v in torch.randint(0, max(h // 2, 1), (2,), generator=g))
+        m[i, :, t : t + h // 3 + 1, l : l + w // 3 + 2] = 1
+    return m
+
+
+# ----------------------------------------------------------------------------- tests
+CASES = [
+    # (f size, b size, ksize, stride, rate, fuse_k, fuse)
+    ((8, 8), (8, 8), 3, 1, 2, 3, True),
+    ((8, 8), (8, 8), 3, 1, 2, 3, False),
+    ((8, 12), (8, 12), 3, 1, 2, 3, True),
+    ((12, 8), (12, 8), 3, 1, 2, 3, False),
+    ((6, 10), (6, 10), 3, 1, 2, 2, True),  # even fuse kernel
+    ((8, 8), (8, 8), 1, 1, 2, 5, True),
+    ((5, 7), (5, 7), 3, 1, 1, 3, True),  # rate 1: 2x2 raw patches
+    ((9, 6), (9, 6), 3, 1, 3, 3, True),  # rate 3: 6x6 raw patches
+    ((8, 8), (12, 8), 3, 1, 2, 3, True),  # foreground and background of different sizes
+    ((8, 8), (10, 12), 3, 2, 2, 3, False),  # strided background patches
+]
+
+
+@pytest.mark.parametrize("fs, bs, ksize, stride, rate, fuse_k, fuse", CASES)
+@pytest.mark.parametrize("masked", [False, True])
+def test_matches_slow_reference(fs, bs, ksize, stride, rate, fuse_k, fuse, masked) -> None:
+    g = torch.Generator().manual_seed(0)
+    f = torch.randn(2, 3, *fs, generator=g, dtype=DT)
+    b = f if fs == bs else torch.randn(2, 3, *bs, generator=g, dtype=DT)
+    mask = box_masks(2, *bs, seed=1) if masked else None
+    layer = ContextualAttention(ksize, stride, rate, fuse_k, softmax_scale=10.0, fuse=fuse)
+    got = layer(f, b, mask)
+    ref = reference(
+        f, b, mask, ksize=ksize, stride=stride, rate=rate, fuse_k=fuse_k, scale=10.0, fuse=fuse
+    )
+    assert got.shape == f.shape
+    torch.testing.assert_close(got, ref, rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("rate", [1, 2])
+def test_single_valid_patch_fills_everything(rate: int) -> None:
+    """Only one background patch is usable: every position pastes exactly that raw patch."""
+    c, h, w = 3, 6 * rate, 6 * rate
+    g = torch.Generator().manual_seed(2)
+    feat = torch.rand(1, c, h, w, generator=g, dtype=DT) + 0.5  # positive: cosine > 0
+    md = torch.ones(1, 1, h // rate, w // rate, dtype=DT)
+    md[..., 1:4, 2:5] = 0  # the only hole-free 3x3 window of the matching grid is centred at (2, 3)
+    mask = md.repeat_interleave(rate, 2).repeat_interleave(rate, 3)  # back to b's resolution
+    layer = ContextualAttention(rate=rate, softmax_scale=1e5, fuse=False)
+    y, offsets = layer(feat, feat, mask, return_offsets=True)
+    kr = 2 * rate
+    bp = pad2d(feat[0], kr, rate)
+    patch = bp[:, 2 * rate : 2 * rate + kr, 3 * rate : 3 * rate + kr]  # raw patch of (2, 3)
+    canvas = torch.zeros(c, h + rate, w + rate, dtype=DT)
+    for i in range(h // rate):
+        for j in range(w // rate):
+            canvas[:, i * rate : i * rate + kr, j * rate : j * rate + kr] += patch
+    top = tf_pad(h, kr, rate)[0]
+    torch.testing.assert_close(
+        y[0], canvas[:, top : top + h, top : top + w] / 4, rtol=0, atol=1e-12
+    )
+    fy = torch.arange(h // rate).view(-1, 1).expand(-1, w // rate)
+    fx = torch.arange(w // rate).view(1, -1).expand(h // rate, -1)
+    assert torch.equal(offsets[0, 0], 2 - fy) and torch.equal(offsets[0, 1], 3 - fx)
+
+
+def test_constant_background_reproduced_in_the_interior() -> None:
+    """rate 2: each interior pixel is covered by 4 pasted patches, and the sum is divided by 4."""
+    value = torch.tensor([0.3, -1.2, 2.0], dtype=DT).view(1, 3, 1, 1)
+    feat = value.expand(1, 3, 16, 16).clone()
+    mask = torch.zeros(1, 1, 16, 16, dtype=DT)
+    mask[..., 4:10, 5:11] = 1
+    y = ContextualAttention(rate=2)(feat, feat, mask)
+    # rows/cols 1..14 are covered twice per axis; attention over usable patches sums to < 1
+    # (masked scores keep exp(0) in the softmax, as TF), so check proportionality per pixel
+    ratio = y[0, :, 1:15, 1:15] / value[0]
+    torch.testing.assert_close(ratio, ratio[:1].expand_as(ratio), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("fuse", [True, False])
+@pytest.mark.parametrize("chunk", [1, 5, 16, 47, 48, 1000])
+def test_chunked_equals_plain(fuse: bool, chunk: int) -> None:
+    g = torch.Generator().manual_seed(3)
+    f = torch.randn(2, 4, 12, 16, generator=g, dtype=DT)  # 6 x 8 = 48 matching positions
+    mask = box_masks(2, 12, 16, seed=4)
+    plain, off_p = ContextualAttention(fuse=fuse)(f, f, mask, return_offsets=True)
+    chunked, off_c = ContextualAttention(fuse=fuse, chunk_size=chunk)(
+        f, f, mask, return_offsets=True
+    )
+    torch.testing.assert_close(chunked, plain, rtol=0, atol=1e-12)
+    assert torch.equal(off_p, off_c)
+
+
+def test_batch_elements_use_their_own_masks() -> None:
+    g = torch.Generator().manual_seed(5)
+    f = torch.randn(3, 4, 8, 12, generator=g, dtype=DT)
+    mask = box_masks(3, 8, 12, seed=6)
+    assert not torch.equal(mask[0], mask[1])
+    layer = ContextualAttention(chunk_size=7)
+    y = layer(f, f, mask)
+    for i in range(3):
+        torch.testing.assert_close(
+            y[i : i + 1], layer(f[i : i + 1], f[i : i + 1], mask[i : i + 1]), rtol=0, atol=1e-12
+        )
+    # a 1 x 1 x H x W mask is shared by the batch (the official behaviour)
+    shared = layer(f, f, mask[:1])
+    torch.testing.assert_close(shared, layer(f, f, mask[:1].expand(3, -1, -1, -1)), rtol=0, atol=0)
+    # and with per-sample masks the masks actually matter
+    assert (y[1] - shared[1]).abs().max() > 1e-6
+
+
+def test_float32_close_to_float64() -> None:
+    g = torch.Generator().manual_seed(7)
+    f = torch.randn(1, 8, 16, 16, generator=g, dtype=DT)
+    mask = box_masks(1, 16, 16, seed=8)
+    layer = ContextualAttention()
+    torch.testing.assert_close(
+        layer(f.float(), f.float(), mask.float()).double(), layer(f, f, mask), rtol=0, atol=1e-5
+    )
+
+
+def test_gradients_flow() -> None:
+    f = torch.randn(1, 4, 8, 8, dtype=DT, requires_grad=True)
+    mask = box_masks(1, 8, 8, seed=9)
+    torch.autograd.gradcheck(
+        lambda t: ContextualAttention(chunk_size=5)(t, t, mask), (f,), eps=1e-6, atol=1e-5
+    )
+
+
+# ----------------------------------------------------------------------------- resize
+def test_resize_golden_rows() -> None:
+    """neuralgym's align_corners=True downsampling does not take every other row."""
+    x = torch.arange(64, dtype=DT).view(1, 1, 64, 1)
+    rows = resize_nearest_tf(x, (32, 1))[0, 0, :, 0].long().tolist()
+    assert rows == list(range(0, 31, 2)) + list(range(33, 64, 2))
+    assert rows != F.interpolate(x, size=(32, 1), mode="nearest")[0, 0, :, 0].long().tolist()
+
+
+@pytest.mark.parametrize(
+    "n_in, n_out", [(256, 64), (64, 32), (14, 7), (10, 5), (7, 7), (5, 9), (3, 1), (100, 13)]
+)
+def test_resize_matches_tf_formula(n_in: int, n_out: int) -> None:
+    x = torch.arange(n_in, dtype=DT).view(1, 1, 1, n_in).expand(2, 3, 4, n_in)
+    got = resize_nearest_tf(x, (4, n_out))
+    assert got[0, 0, 0].long().tolist() == tf_rows(n_in, n_out)
+    half = resize_nearest_tf(x, (4, n_out), align_corners=False)[0, 0, 0].long().tolist()
+    assert half == [min(int(math.floor(y * n_in / n_out)), n_in - 1) for y in range(n_out)]
+
+
+# ----------------------------------------------------------------------------- errors
+def test_bad_inputs() -> None:
+    layer = ContextualAttention(rate=2)
+    x = torch.zeros(1, 2, 8, 8)
+    with pytest.raises(ValueError, match="divisible by rate"):
+        layer(torch.zeros(1, 2, 7, 8), torch.zeros(1, 2, 7, 8))
+    with pytest.raises(ValueError, match="mask must be"):
+        layer(x, x, torch.zeros(1, 1, 4, 4))
+    with pytest.raises(ValueError, match="mask batch"):
+        layer(torch.zeros(3, 2, 8, 8), torch.zeros(3, 2, 8, 8), torch.zeros(2, 1, 8, 8))
+    with pytest.raises(ValueError, match="same batch and channels"):
+        layer(x, torch.zeros(1, 3, 8, 8))
+    with pytest.raises(ValueError, match="fuse=True needs stride=1"):
+        ContextualAttention(stride=2, fuse=True)
+    with pytest.raises(ValueError, match="chunk_size"):
+        ContextualAttention(chunk_size=0)

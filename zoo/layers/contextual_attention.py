@@ -1,0 +1,359 @@
+"""Contextual attention (DeepFill v1/v2), batched and optionally chunked.
+
+Paper: Yu, Lin, Yang, Shen, Lu, Huang, "Generative Image Inpainting with Contextual Attention",
+CVPR 2018 (arXiv 1801.07892), Sec. 4.1: cosine similarity of foreground patch f and background
+patch b, ``s = <f / |f|, b / |b|>``, a scaled softmax ``s* = softmax(lambda * s)`` over
+background positions, optional score fusion ("propagation") with an identity kernel, and
+reconstruction by a transposed convolution with the raw background patches.
+
+Official code followed line by line: JiahuiYu/generative_inpainting (master = v2.0.0)
+``inpaint_ops.py`` ``contextual_attention``, as DeepFill v2 calls it
+(``contextual_attention(x, x, mask_s, 3, 1, rate=2)``, i.e. fuse on):
+
+1. raw background patches of size ``2 * rate`` with stride ``rate * stride`` are taken from the
+   full-resolution background (TF ``'SAME'`` padding) and used only for pasting;
+2. foreground, background and mask are resized by ``1 / rate`` with neuralgym ``resize``
+   (``tf.image.resize_nearest_neighbor``, ``align_corners=True``: :func:`resize_nearest_tf`);
+3. ``ksize x ksize`` background patches (stride ``stride``, ``'SAME'``) of the resized
+   background are L2-normalised with a norm floor of 1e-4 and correlated with the resized
+   foreground (stride 1, ``'SAME'``): scores S[p, l] of foreground position p and background
+   patch l;
+4. fuse (``fuse=True``): the score matrix laid out as (foreground flat, background flat) in
+   row-major order is convolved with a ``fuse_k x fuse_k`` identity kernel (``'SAME'``), then
+   the same in column-major order (the official reshape/transpose/reshape) -- both flat indices
+   move together, wrapping across rows/columns exactly as the official reshapes do;
+5. a background patch is unusable when its ``ksize x ksize`` window of the resized mask holds
+   any hole pixel (official: mean == 0 test; identical for {0, 1} masks); unusable scores are
+   multiplied by 0 **before** the softmax (they keep weight ``exp(0)``, as in TF) and the
+   attention is multiplied by 0 **after** it; softmax over background positions of
+   ``softmax_scale * S``;
+6. paste: transposed convolution of the attention map with the raw patches, stride ``rate``,
+   cropped as TF's ``conv2d_transpose(padding='SAME')`` does, divided by 4 (official constant).
+
+Implementation: all batch elements at once with ``bmm`` (no per-sample loop), scores laid out
+as (foreground position, background position) with the background axis contiguous; the
+transposed convolution is written as ``bmm`` + ``F.fold``.  Each fusion pass is a shift of the
+background flat index (a slice) plus a gather of foreground rows at their row-major /
+column-major neighbours, so the foreground positions can be processed in chunks
+(``chunk_size``) with memory ``O(chunk * L)`` instead of ``O(F * L)``: a chunk computes the raw
+scores of just the positions its two passes read (the chunk, about one grid row on each
+side, and the few positions the official flat-index wrap-around reaches).  Chunked and
+unchunked runs do the same arithmetic per position.
+
+Deliberate deviations from the official code:
+
+- **per-sample masks**: TF uses the mask of batch element 0 for the whole batch (``m = m[0]``;
+  DeepFill v2 training uses one mask per batch); here each element uses its own mask (a
+  1 x 1 x H x W mask is broadcast, which reproduces TF exactly);
+- offsets (optional) are ``(dy, dx)`` in the matching grid, the argmax position split with the
+  background grid width (TF splits with the foreground width: the same whenever foreground and
+  background have the same size, as in DeepFill); the colour-wheel flow image is not produced;
+- attention weights below the smallest normal float (``torch.finfo(dtype).tiny``; fused
+  scores reach 90 before the softmax, so many weights underflow) are set to 0.  TensorFlow
+  runs its CPU kernels with flush-to-zero (``port::ScopedFlushDenormal`` in its thread pools),
+  so the official code did not keep subnormal weights either; on x86 this also avoids
+  subnormal arithmetic, which made the paste ``bmm`` about 4x slower here;
+- spatial sizes must be divisible by ``rate`` (TF fails on other sizes), and ``fuse`` needs
+  ``stride == 1`` (TF's fuse reshape fails otherwise).
+
+Compared with nipponjo/deepfillv2-pytorch ``model/networks_tf.py`` ``ContextualAttention``:
+that port calls it with ``fuse=False`` from its ``Generator`` and resizes the full-resolution
+mask by 8 in one step (TF resizes to 1/4 in ``resize_mask_like``, then by 1/rate here, which
+selects different rows); it also uses batch element 0's mask and a Python loop over the batch.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from zoo.layers.padding import same_pad, same_pad_amounts
+
+__all__ = ["ContextualAttention", "resize_nearest_tf", "tf_nearest_indices", "fuse_neighbours"]
+
+Tensor = torch.Tensor
+
+
+class FuseMaps(NamedTuple):
+    """Neighbour tables of :func:`fuse_neighbours`."""
+
+    shifts: tuple[int, ...]
+    row: Tensor  # D x F row-major neighbours
+    row_ok: Tensor  # D x F
+    col: Tensor  # D x F column-major neighbours (as row-major indices)
+    col_ok: Tensor  # D x F
+
+
+def tf_nearest_indices(in_size: int, out_size: int, align_corners: bool = True) -> np.ndarray:
+    """Source rows of TF 1.x ``resize_nearest_neighbor`` (legacy, ``half_pixel_centers=False``).
+
+    TF computes in float32: ``scale = (in - 1) / (out - 1)`` with ``align_corners`` (else
+    ``in / out``), ``src = roundf(y * scale)`` (else ``floorf``), clipped to ``in - 1``;
+    ``roundf`` rounds halves away from zero.
+    """
+    if in_size < 1 or out_size < 1:
+        raise ValueError(f"sizes must be >= 1, got in={in_size}, out={out_size}")
+    if align_corners and out_size > 1:
+        scale = np.float32(in_size - 1) / np.float32(out_size - 1)
+    else:
+        scale = np.float32(in_size) / np.float32(out_size)
+    pos = np.arange(out_size, dtype=np.float32) * np.float32(scale)  # float32 product, as TF
+    pos64 = pos.astype(np.float64)  # exact; +0.5 below is exact too
+    src = np.floor(pos64 + 0.5) if align_corners else np.floor(pos64)
+    return np.minimum(src.astype(np.int64), in_size - 1)
+
+
+def resize_nearest_tf(x: Tensor, size: tuple[int, int], align_corners: bool = True) -> Tensor:
+    """Nearest-neighbour resize of N x C x H x W ``x`` to ``size`` with TF 1.x semantics.
+
+    neuralgym ``resize`` (used by DeepFill for every nearest resize) passes
+    ``align_corners=True``.  This differs from ``F.interpolate(mode="nearest")`` when
+    downsampling: 64 -> 32 picks rows 0, 2, ..., 30, 33, 35, ..., 63 instead of 0, 2, ..., 62.
+    """
+    if x.dim() != 4:
+        raise ValueError(f"expected N x C x H x W, got shape {tuple(x.shape)}")
+    out_h, out_w = int(size[0]), int(size[1])
+    rows = torch.from_numpy(tf_nearest_indices(x.shape[-2], out_h, align_corners)).to(x.device)
+    cols = torch.from_numpy(tf_nearest_indices(x.shape[-1], out_w, align_corners)).to(x.device)
+    return x.index_select(-2, rows).index_select(-1, cols)
+
+
+def fuse_neighbours(h: int, w: int, fuse_k: int, device: torch.device | None = None) -> FuseMaps:
+    """Flat-index neighbours used by the two fusion passes on an ``h x w`` foreground grid.
+
+    For each shift ``d`` in ``-(k-1)//2 .. k//2`` (TF ``'SAME'`` with a ``k x k`` identity
+    kernel): ``row[i, p]`` is the row-major neighbour ``p + d`` and ``col[i, p]`` the
+    column-major neighbour (index ``x * h + y + d`` converted back), both as row-major flat
+    indices and clamped, with ``row_ok``/``col_ok`` False where the shift leaves ``[0, h*w)``.
+    """
+    n = h * w
+    before = (fuse_k - 1) // 2
+    shifts = tuple(range(-before, fuse_k - before))
+    idx = torch.arange(n, device=device)
+    y, x = idx // w, idx % w
+    rows, row_ok, cols, col_ok = [], [], [], []
+    for d in shifts:
+        r = idx + d  # row-major flat index
+        rows.append(r.clamp(0, n - 1))
+        row_ok.append((r >= 0) & (r < n))
+        t = x * h + y + d  # column-major flat index
+        col_ok.append((t >= 0) & (t < n))
+        t = t.clamp(0, n - 1)
+        cols.append((t % h) * w + t // h)  # back to row-major
+    return FuseMaps(
+        shifts, torch.stack(rows), torch.stack(row_ok), torch.stack(cols), torch.stack(col_ok)
+    )
+
+
+def _shift_add(acc: Tensor, src: Tensor, d: int) -> None:
+    """``acc[..., l] += src[..., l + d]`` along the last axis, zero outside (in place)."""
+    size = acc.shape[-1]
+    if abs(d) >= size:
+        return
+    if d >= 0:
+        acc[..., : size - d] += src[..., d:]
+    else:
+        acc[..., -d:] += src[..., : size + d]
+
+
+def _to_column_major(x: Tensor, grid: tuple[int, int]) -> Tensor:
+    """Reorder the last axis (gh*gw, row-major) to column-major order."""
+    return x.unflatten(-1, grid).transpose(-1, -2).flatten(-2)
+
+
+def _to_row_major(x: Tensor, grid: tuple[int, int]) -> Tensor:
+    """Inverse of :func:`_to_column_major`."""
+    return x.unflatten(-1, (grid[1], grid[0])).transpose(-1, -2).flatten(-2)
+
+
+class ContextualAttention(nn.Module):
+    """Contextual attention of ``inpaint_ops.contextual_attention`` (no parameters).
+
+    Args:
+        ksize: matching patch size (official 3).
+        stride: stride of the background patches (official 1).
+        rate: downsampling factor for matching; raw paste patches are ``2 * rate`` wide with
+            stride ``rate`` (official function default 1; DeepFill v1/v2 call it with 2).
+        fuse_k: size of the identity fusion kernel (official 3).
+        softmax_scale: lambda of the scaled softmax (official 10).
+        fuse: apply the two-pass score fusion (official True; nipponjo's port uses False).
+        chunk_size: foreground positions (of the 1/rate matching grid) processed at a time;
+            ``None`` processes all at once.  Numerically the same either way.
+        norm_floor: lower bound of the patch norm in the cosine similarity (official 1e-4).
+        paste_divisor: the pasted sum is divided by this (official constant 4).
+    """
+
+    def __init__(
+        self,
+        ksize: int = 3,
+        stride: int = 1,
+        rate: int = 2,
+        fuse_k: int = 3,
+        softmax_scale: float = 10.0,
+        fuse: bool = True,
+        chunk_size: int | None = None,
+        norm_floor: float = 1e-4,
+        paste_divisor: float = 4.0,
+    ) -> None:
+        super().__init__()
+        for name, v in (("ksize", ksize), ("stride", stride), ("rate", rate), ("fuse_k", fuse_k)):
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise ValueError(f"{name} must be a positive int, got {v!r}")
+        if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 1):
+            raise ValueError(f"chunk_size must be a positive int or None, got {chunk_size!r}")
+        if fuse and stride != 1:
+            raise ValueError("fuse=True needs stride=1 (the official fuse reshape assumes it)")
+        self.ksize = ksize
+        self.stride = stride
+        self.rate = rate
+        self.fuse_k = fuse_k
+        self.softmax_scale = float(softmax_scale)
+        self.fuse = bool(fuse)
+        self.chunk_size = chunk_size
+        self.norm_floor = float(norm_floor)
+        self.paste_divisor = float(paste_divisor)
+
+    def extra_repr(self) -> str:
+        return (
+            f"ksize={self.ksize}, stride={self.stride}, rate={self.rate}, fuse_k={self.fuse_k}, "
+            f"softmax_scale={self.softmax_scale}, fuse={self.fuse}, chunk_size={self.chunk_size}"
+        )
+
+    # ------------------------------------------------------------------ checks
+    def _check(self, f: Tensor, b: Tensor, mask: Tensor | None) -> None:
+        if f.dim() != 4 or b.dim() != 4:
+            raise ValueError(
+                f"f and b must be N x C x H x W, got {tuple(f.shape)}, {tuple(b.shape)}"
+            )
+        if f.shape[:2] != b.shape[:2]:
+            raise ValueError(
+                f"f and b need the same batch and channels, got {tuple(f.shape)}, {tuple(b.shape)}"
+            )
+        for name, t in (("f", f), ("b", b)):
+            if t.shape[-2] % self.rate or t.shape[-1] % self.rate:
+                raise ValueError(
+                    f"{name} spatial size {tuple(t.shape[-2:])} must be divisible by "
+                    f"rate={self.rate}"
+                )
+        if mask is not None:
+            if mask.dim() != 4 or mask.shape[1] != 1 or mask.shape[-2:] != b.shape[-2:]:
+                raise ValueError(
+                    f"mask must be N x 1 x {b.shape[-2]} x {b.shape[-1]} (b's size, 1 = hole), "
+                    f"got {tuple(mask.shape)}"
+                )
+            if mask.shape[0] not in (1, b.shape[0]):
+                raise ValueError(f"mask batch {mask.shape[0]} must be 1 or {b.shape[0]}")
+
+    # ------------------------------------------------------------------ pieces
+    def _background_valid(self, mask: Tensor | None, b: Tensor, grid: tuple[int, int]) -> Tensor:
+        """N x L float: 1 where the background patch touches no hole pixel."""
+        n, num = b.shape[0], grid[0] * grid[1]
+        if mask is None:
+            return b.new_ones(n, num)
+        k, s, r = self.ksize, self.stride, self.rate
+        m = resize_nearest_tf(mask.to(b.dtype), (b.shape[-2] // r, b.shape[-1] // r))
+        m = F.unfold(same_pad(m, k, s), k, stride=s)  # N' x k*k x L
+        valid = (m == 0).all(dim=1).to(b.dtype)  # N' x L
+        return valid.expand(n, num)
+
+    def forward(
+        self, f: Tensor, b: Tensor, mask: Tensor | None = None, return_offsets: bool = False
+    ) -> Tensor | tuple[Tensor, Tensor]:
+        """Reconstruct ``f`` (N x C x H x W) from patches of ``b`` (N x C x Hb x Wb).
+
+        ``mask``: N x 1 x Hb x Wb (or 1 x 1 x Hb x Wb), 1 = hole, at ``b``'s resolution;
+        ``None`` = every background patch usable.  Returns N x C x H x W, and with
+        ``return_offsets`` also N x 2 x H/rate x W/rate int64 ``(dy, dx)`` of the best patch.
+        """
+        self._check(f, b, mask)
+        n, c, fh, fw = f.shape
+        bh, bw = b.shape[-2:]
+        k, s, r = self.ksize, self.stride, self.rate
+        kr = 2 * r
+
+        # 1. raw patches for pasting, from the full-resolution background
+        raw = F.unfold(same_pad(b, kr, r * s), kr, stride=r * s)  # N x C*kr*kr x L
+        # 2. matching at 1/rate
+        f_d = resize_nearest_tf(f, (fh // r, fw // r))  # N x C x h x w
+        b_d = resize_nearest_tf(b, (bh // r, bw // r))  # N x C x hb x wb
+        h, w = f_d.shape[-2:]
+        grid = (-(-b_d.shape[-2] // s), -(-b_d.shape[-1] // s))  # background patch grid
+        num_bg, num_fg = grid[0] * grid[1], h * w
+        if raw.shape[-1] != num_bg:  # guaranteed by the divisibility check
+            raise RuntimeError(f"raw patch grid {raw.shape[-1]} != matching grid {num_bg}")
+        # 3. normalised background patches and foreground windows
+        wpat = F.unfold(same_pad(b_d, k, s), k, stride=s)  # N x C*k*k x L
+        wpat = wpat / wpat.norm(dim=1, keepdim=True).clamp_min(self.norm_floor)
+        f_rows = F.unfold(same_pad(f_d, k, 1), k).transpose(1, 2)  # N x F x C*k*k
+        # 5. usable background patches, with the softmax scale folded in (exact: 0 or scale)
+        valid = self._background_valid(mask, b, grid).unsqueeze(1)  # N x 1 x L
+        valid_scaled = valid * self.softmax_scale
+
+        maps = fuse_neighbours(h, w, self.fuse_k, f.device) if self.fuse else None
+        cols = f.new_empty(n, raw.shape[1], num_fg)  # N x C*kr*kr x F
+        offsets = (
+            torch.empty(n, num_fg, dtype=torch.long, device=f.device) if return_offsets else None
+        )
+
+        chunk = num_fg if self.chunk_size is None else self.chunk_size
+        tiny = torch.finfo(f.dtype).tiny
+        for start in range(0, num_fg, chunk):
+            pos = torch.arange(start, min(start + chunk, num_fg), device=f.device)  # q
+            if maps is not None:
+                scores = self._fused_scores(f_rows, wpat, pos, maps, grid)  # N x q x L
+            else:
+                scores = torch.bmm(f_rows[:, start : start + pos.numel()], wpat)  # N x q x L
+            attn = torch.softmax(scores.mul_(valid_scaled), dim=-1) * valid  # N x q x L
+            del scores
+            attn.masked_fill_(attn < tiny, 0.0)  # flush subnormal weights, as TF's CPU kernels
+            if offsets is not None:
+                offsets[:, pos] = attn.argmax(dim=-1)
+            cols[:, :, pos] = torch.bmm(raw, attn.transpose(1, 2))  # N x C*kr*kr x q
+            del attn
+
+        # 6. paste = adjoint of the 'SAME' strided patch extraction, then crop
+        full = F.fold(cols, ((h - 1) * r + kr, (w - 1) * r + kr), kr, stride=r)  # N x C x .. x ..
+        top = same_pad_amounts(fh, kr, r)[0]
+        left = same_pad_amounts(fw, kr, r)[0]
+        y = full[:, :, top : top + fh, left : left + fw] / self.paste_divisor  # N x C x H x W
+        if offsets is None:
+            return y
+        by, bx = offsets // grid[1], offsets % grid[1]  # N x F
+        fy = torch.arange(num_fg, device=f.device) // w
+        fx = torch.arange(num_fg, device=f.device) % w
+        flow = torch.stack([by - fy, bx - fx], dim=1).view(n, 2, h, w)  # N x 2 x h x w
+        return y, flow
+
+    @staticmethod
+    def _fused_scores(
+        f_rows: Tensor, wpat: Tensor, pos: Tensor, maps: FuseMaps, grid: tuple[int, int]
+    ) -> Tensor:
+        """Fused scores N x q x L of the foreground positions ``pos`` (step 4).
+
+        Pass 2 reads pass-1 results at the column-major neighbours of ``pos``; pass 1 reads
+        raw scores at their row-major neighbours.  Only those raw scores are computed.  Along
+        the background axis both passes are shifts of the (row- or column-major) flat index.
+        """
+        n, num_bg = f_rows.shape[0], wpat.shape[-1]
+        need2, loc2 = torch.unique(maps.col[:, pos], return_inverse=True)  # u2, D x q
+        need1, loc1 = torch.unique(maps.row[:, need2], return_inverse=True)  # u1, D x u2
+        raw_scores = torch.bmm(f_rows[:, need1], wpat)  # N x u1 x L
+        # pass 1: row-major shifts of both flat indices
+        first = raw_scores.new_zeros(n, need2.numel(), num_bg)  # N x u2 x L
+        for i, d in enumerate(maps.shifts):
+            rows = raw_scores.index_select(1, loc1[i])  # N x u2 x L
+            rows.mul_(maps.row_ok[i, need2].view(1, -1, 1).to(rows.dtype))
+            _shift_add(first, rows, d)
+        del raw_scores
+        # pass 2: column-major shifts of both flat indices
+        first = _to_column_major(first, grid)  # N x u2 x L (background column-major)
+        second = first.new_zeros(n, pos.numel(), num_bg)  # N x q x L
+        for i, d in enumerate(maps.shifts):
+            rows = first.index_select(1, loc2[i])  # N x q x L
+            rows.mul_(maps.col_ok[i, pos].view(1, -1, 1).to(rows.dtype))
+            _shift_add(second, rows, d)
+        return _to_row_major(second, grid)  # N x q x L
