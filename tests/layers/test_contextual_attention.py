@@ -1,6 +1,7 @@
 """ContextualAttention against a slow reference written here (explicit loop over foreground
 positions, the official reshape/transpose fusion, explicit pasting), plus identities, chunking,
-per-sample masks and the TF nearest resize."""
+per-sample masks and the TF nearest resize; the daa233 options (floor resize, additive norm
+epsilon, full-resolution mask) against the same reference with those steps swapped."""
 
 from __future__ import annotations
 
@@ -38,7 +39,9 @@ def pad2d(t: torch.Tensor, k: int, s: int) -> torch.Tensor:
     return F.pad(t, (left, right, top, bottom))
 
 
-def down(t: torch.Tensor, rate: int) -> torch.Tensor:
+def down(t: torch.Tensor, rate: int, resize: str = "tf") -> torch.Tensor:
+    if resize == "torch_floor":  # F.interpolate nearest by 1/rate: rows 0, rate, 2 rate, ...
+        return t[..., ::rate, ::rate]
     h, w = t.shape[-2:]
     return t[..., tf_rows(h, h // rate), :][..., tf_rows(w, w // rate)]
 
@@ -57,13 +60,31 @@ def diag_conv(s: torch.Tensor, k: int) -> torch.Tensor:
     return out
 
 
-def reference(f, b, mask, *, ksize, stride, rate, fuse_k, scale, fuse):
+def reference(
+    f,
+    b,
+    mask,
+    *,
+    ksize,
+    stride,
+    rate,
+    fuse_k,
+    scale,
+    fuse,
+    resize="tf",
+    norm="max_floor",
+    eps=1e-4,
+    mask_scale=1,
+):
     n_batch, _, fh, fw = f.shape
     kr = 2 * rate
     outputs = []
     for n in range(n_batch):
-        fd, bd = down(f[n], rate), down(b[n], rate)  # C x h x w, C x hb x wb
-        md = torch.zeros_like(bd[:1]) if mask is None else down(mask[n % mask.shape[0]], rate)
+        fd, bd = down(f[n], rate, resize), down(b[n], rate, resize)  # C x h x w, C x hb x wb
+        if mask is None:
+            md = torch.zeros_like(bd[:1])
+        else:  # the mask at mask_scale x b's size, resized in one step
+            md = down(mask[n % mask.shape[0]], mask_scale * rate, resize)
         h, w = fd.shape[1:]
         gh, gw = math.ceil(bd.shape[1] / stride), math.ceil(bd.shape[2] / stride)
         bdp, mdp, fdp = pad2d(bd, ksize, stride), pad2d(md, ksize, stride), pad2d(fd, ksize, 1)
@@ -73,7 +94,10 @@ def reference(f, b, mask, *, ksize, stride, rate, fuse_k, scale, fuse):
             for j in range(gw):
                 y0, x0 = i * stride, j * stride
                 p = bdp[:, y0 : y0 + ksize, x0 : x0 + ksize]
-                pats.append(p / max(p.pow(2).sum().sqrt().item(), 1e-4))
+                if norm == "additive":  # eps added to every squared element
+                    pats.append(p / (p.pow(2) + eps).sum().sqrt())
+                else:
+                    pats.append(p / max(p.pow(2).sum().sqrt().item(), eps))
                 valid.append(float(mdp[:, y0 : y0 + ksize, x0 : x0 + ksize].abs().sum() == 0))
                 y1, x1 = i * rate * stride, j * rate * stride
                 raws.append(bp[:, y1 : y1 + kr, x1 : x1 + kr])
@@ -139,6 +163,54 @@ def test_matches_slow_reference(fs, bs, ksize, stride, rate, fuse_k, fuse, maske
     )
     assert got.shape == f.shape
     torch.testing.assert_close(got, ref, rtol=0, atol=1e-10)
+
+
+OPTION_CASES = [CASES[0], CASES[2], CASES[6], CASES[7], CASES[8], CASES[9]]
+EPS32 = float(torch.tensor(1e-4, dtype=torch.float32))  # daa233: torch.FloatTensor([1e-4])
+OPTIONS = [
+    {"resize": "torch_floor"},
+    {"norm": "additive", "norm_eps": 0.3},  # a large epsilon, to tell the two norms apart
+    {"norm": "max_floor", "norm_eps": 4.0},  # a floor above some patch norms (~5 typical)
+    {"mask_scale": 4},
+    {"mask_scale": 2, "resize": "torch_floor"},
+    {"resize": "torch_floor", "norm": "additive", "norm_eps": EPS32, "mask_scale": 4},  # daa233
+]
+
+
+@pytest.mark.parametrize("fs, bs, ksize, stride, rate, fuse_k, fuse", OPTION_CASES)
+@pytest.mark.parametrize("options", OPTIONS)
+def test_options_match_slow_reference(fs, bs, ksize, stride, rate, fuse_k, fuse, options) -> None:
+    g = torch.Generator().manual_seed(10)
+    f = torch.randn(2, 3, *fs, generator=g, dtype=DT)
+    b = f if fs == bs else torch.randn(2, 3, *bs, generator=g, dtype=DT)
+    mask_scale = options.get("mask_scale", 1)
+    mask = box_masks(2, mask_scale * bs[0], mask_scale * bs[1], seed=11)
+    layer = ContextualAttention(ksize, stride, rate, fuse_k, 10.0, fuse, **options)
+    got = layer(f, b, mask)
+    ref = reference(
+        f, b, mask, ksize=ksize, stride=stride, rate=rate, fuse_k=fuse_k, scale=10.0, fuse=fuse,
+        resize=options.get("resize", "tf"), norm=options.get("norm", "max_floor"),
+        eps=options.get("norm_eps", 1e-4), mask_scale=mask_scale,
+    )  # fmt: skip
+    torch.testing.assert_close(got, ref, rtol=0, atol=1e-10)
+    chunked = ContextualAttention(ksize, stride, rate, fuse_k, 10.0, fuse, chunk_size=5, **options)
+    torch.testing.assert_close(chunked(f, b, mask), got, rtol=0, atol=1e-12)
+
+
+def test_each_option_changes_the_result() -> None:
+    """The option cases above are not vacuous: each option alone moves the output."""
+    g = torch.Generator().manual_seed(12)
+    f = torch.randn(2, 3, 8, 12, generator=g, dtype=DT)
+    mask = box_masks(2, 8, 12, seed=13)
+    base = ContextualAttention()(f, f, mask)
+    for options in OPTIONS[:3]:
+        assert (ContextualAttention(**options)(f, f, mask) - base).abs().max() > 1e-3, options
+    full = mask.repeat_interleave(4, 2).repeat_interleave(4, 3)  # 4x the size, the same hole
+    scaled = ContextualAttention(mask_scale=4)
+    assert (scaled(f, f, full) - scaled(f, f, None)).abs().max() > 1e-3  # the mask is read
+    # floor resize of the 4x mask by 1/8 reads the rows that 1/2 reads from the mask itself
+    assert torch.equal(ContextualAttention(mask_scale=4, resize="torch_floor")(f, f, full),
+                       ContextualAttention(resize="torch_floor")(f, f, mask))  # fmt: skip
 
 
 @pytest.mark.parametrize("rate", [1, 2])
@@ -267,3 +339,11 @@ def test_bad_inputs() -> None:
         ContextualAttention(stride=2, fuse=True)
     with pytest.raises(ValueError, match="chunk_size"):
         ContextualAttention(chunk_size=0)
+    with pytest.raises(ValueError, match="resize"):
+        ContextualAttention(resize="bilinear")
+    with pytest.raises(ValueError, match="norm"):
+        ContextualAttention(norm="l1")
+    with pytest.raises(ValueError, match="mask_scale"):
+        ContextualAttention(mask_scale=0)
+    with pytest.raises(ValueError, match=r"N x 1 x 32 x 32 \(4 x b's size"):
+        ContextualAttention(mask_scale=4)(x, x, torch.zeros(1, 1, 8, 8))

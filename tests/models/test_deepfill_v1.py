@@ -11,8 +11,8 @@
   official mask resize (align-corners nearest, 1/4) into the toolkit attention;
 - the critics from daa233's ``dis_*.pt`` layout against a plain forward;
 - BGR/RGB flipping, converter errors, file loading;
-- the local window against a loop over arbitrary masks (and the official box + symmetric
-  shrink: the window is the unshrunk box), the spatial-discount tables;
+- the spatial-discount tables on the local window (the window itself, shared with GLCIC and
+  GMCNN, is tested in tests/layers/test_local_patch.py);
 - the official objective term by term (``build_graph_with_losses``), the coarse warm-up.
 
 A full equivalence with daa233's own ``Generator`` / ``LocalDis`` / ``GlobalDis`` run from
@@ -32,14 +32,12 @@ from torch.testing import assert_close
 
 from zoo._registry import create_model
 from zoo.layers.contextual_attention import ContextualAttention
+from zoo.layers.local_patch import hole_windows
 from zoo.models._base import count_params
 from zoo.models.deepfill_v1 import (
     DeepFillV1,
     DeepFillV1Generator,
     convert_daa233_state_dict,
-    crop_windows,
-    daa233_contextual_attention,
-    hole_windows,
     load_daa233,
 )
 
@@ -265,7 +263,7 @@ def test_daa233_attention_matches_loop() -> None:
     mask = torch.zeros(2, 1, 32, 48, dtype=DT)
     mask[0, :, 4:20, 6:30] = 1
     mask[1, :, 14:30, 20:44] = 1
-    got = daa233_contextual_attention(f, f, mask)
+    got = DeepFillV1Generator(cnum=2, padding="daa233").attention(f, f, mask)  # the model's layer
     for i in range(2):
         assert_close(
             got[i : i + 1], loop_attention_daa233(f[i : i + 1], mask[i : i + 1]), rtol=0, atol=1e-12
@@ -418,30 +416,6 @@ def loop_windows(mask: torch.Tensor, size: tuple[int, int]) -> list[tuple[int, i
         left = min(max((xs[0] + xs[-1] + 1 - size[1]) // 2, 0), m.shape[1] - size[1])
         out.append((top, left))
     return out
-
-
-@pytest.mark.parametrize("size", [(8, 8), (12, 20), (24, 24)])
-def test_hole_windows_match_loop(size) -> None:
-    g = torch.Generator().manual_seed(5)
-    mask = (torch.rand(6, 1, 24, 30, generator=g) > 0.97).double()
-    mask[3] = 0  # no hole: centred window
-    mask[4, :, 0:3, 25:30] = 1  # at the border: clipped
-    corners = hole_windows(mask, size)
-    assert corners.tolist() == [list(c) for c in loop_windows(mask, size)]
-    x = torch.rand(6, 2, 24, 30, generator=g)
-    patches = crop_windows(x, corners, size)
-    for i, (t, c) in enumerate(corners.tolist()):
-        assert torch.equal(patches[i], x[i, :, t : t + size[0], c : c + size[1]])
-
-
-def test_window_recovers_official_bbox() -> None:
-    rng = np.random.default_rng(0)
-    for _ in range(50):  # random_bbox + bbox2mask (symmetric shrink by 0..16)
-        t, left = rng.integers(0, 128, size=2)
-        dh, dw = rng.integers(0, 17, size=2)
-        mask = torch.zeros(1, 1, 256, 256)
-        mask[..., t + dh : t + 128 - dh, left + dw : left + 128 - dw] = 1
-        assert hole_windows(mask, (128, 128)).tolist() == [[t, left]]
 
 
 def test_discount_weights() -> None:

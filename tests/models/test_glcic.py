@@ -6,7 +6,8 @@
 - the otenim converter on state dicts built from a key/shape table transcribed below from
   otenim/GLCIC-PyTorch ``models.py`` (independently of the converter), strict load, and the
   outputs equal a plain-``torch.nn.functional`` forward of those same tensors (both BN orders);
-- the local discriminator window against a per-pixel loop over arbitrary masks;
+- the local discriminator input: real and fake cropped at the same hole-centred window (the
+  window itself, shared with DeepFill v1 and GMCNN: tests/layers/test_local_patch.py);
 - the three training phases and the otenim loss weighting, term by term;
 - the receptive field of the real module (303 exact; the paper's 307 reading), empirically too;
 - the inpaint.lua Poisson post-processing (eval only; blind to a constant offset of the
@@ -30,6 +31,7 @@ import torch.nn.functional as F
 from torch.testing import assert_close
 
 from zoo._registry import create_model
+from zoo.layers.local_patch import hole_windows
 from zoo.layers.receptive_field import (
     LayerGeometry,
     input_span,
@@ -41,9 +43,7 @@ from zoo.models.glcic import (
     GLCIC,
     GLCICCompletionNetwork,
     convert_otenim_state_dict,
-    crop_windows,
     dataset_mean_pixel,
-    local_windows,
     poisson_blend,
 )
 
@@ -307,52 +307,6 @@ def test_load_otenim_files(tmp_path):
 
 
 # ------------------------------------------------------------------------ local window
-def reference_window(mask2d: np.ndarray, size: int) -> tuple[int, int]:
-    h, w = mask2d.shape
-    rows = [r for r in range(h) for c in range(w) if mask2d[r, c] > 0.5]
-    cols = [c for r in range(h) for c in range(w) if mask2d[r, c] > 0.5]
-    r0, r1 = (min(rows), max(rows)) if rows else (0, h - 1)
-    c0, c1 = (min(cols), max(cols)) if cols else (0, w - 1)
-    top = min(max(math.floor((r0 + r1 + 1 - size) / 2), 0), h - size)
-    left = min(max(math.floor((c0 + c1 + 1 - size) / 2), 0), w - size)
-    return top, left
-
-
-@pytest.mark.parametrize("size", [8, 11, 16, 31])
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_local_windows_match_loop(size, seed):
-    rng = np.random.default_rng(seed)
-    h, w = 32, 40
-    masks = np.zeros((6, 1, h, w))
-    for i in range(5):
-        for _ in range(int(rng.integers(1, 4))):  # several blobs, anywhere (borders included)
-            t, left = int(rng.integers(0, h)), int(rng.integers(0, w))
-            masks[
-                i, 0, t : t + int(rng.integers(1, 14)), left : left + int(rng.integers(1, 14))
-            ] = 1
-    # sample 5 stays empty -> centred window
-    corners = local_windows(torch.from_numpy(masks), size)
-    want = [reference_window(m[0], size) for m in masks]
-    assert corners.tolist() == [list(c) for c in want]
-    for m, (t, left) in zip(masks, want):
-        rows, cols = np.nonzero(m[0])
-        if len(rows) and np.ptp(rows) < size and np.ptp(cols) < size:  # the whole hole is inside
-            assert t <= rows.min() and rows.max() < t + size
-            assert left <= cols.min() and cols.max() < left + size
-
-
-def test_crop_windows_and_errors():
-    images = torch.arange(2 * 3 * 10 * 12, dtype=DT).view(2, 3, 10, 12)
-    corners = torch.tensor([[0, 5], [4, 0]])
-    patches = crop_windows(images, corners, (6, 7))
-    assert torch.equal(patches[0], images[0, :, 0:6, 5:12])
-    assert torch.equal(patches[1], images[1, :, 4:10, 0:7])
-    with pytest.raises(ValueError, match="does not fit"):
-        local_windows(torch.zeros(1, 1, 10, 10), 11)
-    with pytest.raises(ValueError, match="N x 1"):
-        local_windows(torch.zeros(1, 3, 10, 10), 4)
-
-
 def test_real_and_fake_share_the_window_and_resize_fallback():
     model = small_model()
     mask = box_mask(2, 64, [(40, 50, 20, 14), (0, 0, 9, 9)])
@@ -416,7 +370,7 @@ def test_losses_follow_otenim_weighting():
     mse = ((fake01 * mask - real01 * mask) ** 2).mean()  # otenim completion_network_loss
 
     def d_prob(x01):
-        corners = local_windows(mask, 32)
+        corners = hole_windows(mask, 32)
         local = torch.stack(
             [x01[i, :, t : t + 32, c : c + 32] for i, (t, c) in enumerate(corners.tolist())]
         )

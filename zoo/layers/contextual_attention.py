@@ -60,6 +60,26 @@ Compared with nipponjo/deepfillv2-pytorch ``model/networks_tf.py`` ``ContextualA
 that port calls it with ``fuse=False`` from its ``Generator`` and resizes the full-resolution
 mask by 8 in one step (TF resizes to 1/4 in ``resize_mask_like``, then by 1/rate here, which
 selects different rows); it also uses batch element 0's mask and a Python loop over the batch.
+
+Options reproducing daa233/generative-inpainting-pytorch ``model/networks.py``
+``ContextualAttention`` (the DeepFill v1 port; defaults = the official TF layer):
+
+- ``resize="torch_floor"``: foreground, background and mask are downsampled with
+  ``F.interpolate(mode="nearest", scale_factor=1 / factor)`` (source row ``floor(factor *
+  y)``: rows 0, r, 2r, ...) instead of neuralgym's align-corners rounding (``"tf"``);
+- ``norm="additive"``: the patch norm is ``sqrt(sum(w^2 + norm_eps))`` (the epsilon added to
+  every squared element; daa233's is ``torch.FloatTensor([1e-4])``, i.e. float32's nearest
+  value to 1e-4) instead of ``max(|w|, norm_eps)`` (``"max_floor"``);
+- ``mask_scale=4``: the mask is the full-resolution image mask of DeepFill's 1/4 feature maps
+  and is resized to the matching grid in one step (by ``1 / (4 rate)``), where TF first
+  resizes it to the feature size (``resize_mask_like``, done by the caller) and then by
+  ``1 / rate`` here (``mask_scale=1``).
+
+Everything else (TF ``'SAME'`` patch extraction, fusion, masking, softmax) is shared.  daa233
+pastes with ``conv_transpose2d(padding=1)``, the TF ``'SAME'`` crop for rate 2 and 3 (DeepFill
+uses 2); its shifted paste at other rates is not reproduced.  daa233 also reads batch element
+0's mask (per-sample masks here, as above) and keeps subnormal attention weights (flushed here,
+as above: each changes an output by less than the smallest normal float times a feature).
 """
 
 from __future__ import annotations
@@ -73,9 +93,17 @@ import torch.nn.functional as F
 
 from zoo.layers.padding import same_pad, same_pad_amounts
 
-__all__ = ["ContextualAttention", "resize_nearest_tf", "tf_nearest_indices", "fuse_neighbours"]
+__all__ = [
+    "ContextualAttention",
+    "resize_nearest_tf",
+    "resize_nearest_floor",
+    "tf_nearest_indices",
+    "fuse_neighbours",
+]
 
 Tensor = torch.Tensor
+RESIZES = ("tf", "torch_floor")
+NORMS = ("max_floor", "additive")
 
 
 class FuseMaps(NamedTuple):
@@ -120,6 +148,15 @@ def resize_nearest_tf(x: Tensor, size: tuple[int, int], align_corners: bool = Tr
     rows = torch.from_numpy(tf_nearest_indices(x.shape[-2], out_h, align_corners)).to(x.device)
     cols = torch.from_numpy(tf_nearest_indices(x.shape[-1], out_w, align_corners)).to(x.device)
     return x.index_select(-2, rows).index_select(-1, cols)
+
+
+def resize_nearest_floor(x: Tensor, factor: int) -> Tensor:
+    """Downsample N x C x H x W ``x`` by an integer ``factor`` as daa233's port does:
+    ``F.interpolate(mode="nearest", scale_factor=1 / factor)``, i.e. rows and columns 0,
+    factor, 2 factor, ... (source index ``floor(factor * y)``)."""
+    if x.dim() != 4:
+        raise ValueError(f"expected N x C x H x W, got shape {tuple(x.shape)}")
+    return F.interpolate(x, scale_factor=1.0 / factor, mode="nearest")
 
 
 def fuse_neighbours(h: int, w: int, fuse_k: int, device: torch.device | None = None) -> FuseMaps:
@@ -183,8 +220,17 @@ class ContextualAttention(nn.Module):
         fuse: apply the two-pass score fusion (official True; nipponjo's port uses False).
         chunk_size: foreground positions (of the 1/rate matching grid) processed at a time;
             ``None`` processes all at once.  Numerically the same either way.
-        norm_floor: lower bound of the patch norm in the cosine similarity (official 1e-4).
+        norm_eps: epsilon of the background-patch norm (official 1e-4): its lower bound with
+            ``norm="max_floor"``, the term added to each squared element with ``"additive"``.
         paste_divisor: the pasted sum is divided by this (official constant 4).
+        resize: downsampling of foreground, background and mask to the matching grid:
+            ``"tf"`` (official: neuralgym align-corners nearest, :func:`resize_nearest_tf`) or
+            ``"torch_floor"`` (daa233: :func:`resize_nearest_floor`).
+        norm: background-patch normalisation: ``"max_floor"`` (official ``w / max(|w|,
+            norm_eps)``) or ``"additive"`` (daa233 ``w / sqrt(sum(w^2 + norm_eps))``).
+        mask_scale: the mask is given at ``mask_scale`` times ``b``'s resolution and resized
+            to the matching grid in one step (official 1; daa233 4: the full-resolution
+            image mask of the 1/4 feature maps).
     """
 
     def __init__(
@@ -196,13 +242,27 @@ class ContextualAttention(nn.Module):
         softmax_scale: float = 10.0,
         fuse: bool = True,
         chunk_size: int | None = None,
-        norm_floor: float = 1e-4,
+        norm_eps: float = 1e-4,
         paste_divisor: float = 4.0,
+        *,
+        resize: str = "tf",
+        norm: str = "max_floor",
+        mask_scale: int = 1,
     ) -> None:
         super().__init__()
-        for name, v in (("ksize", ksize), ("stride", stride), ("rate", rate), ("fuse_k", fuse_k)):
+        for name, v in (
+            ("ksize", ksize),
+            ("stride", stride),
+            ("rate", rate),
+            ("fuse_k", fuse_k),
+            ("mask_scale", mask_scale),
+        ):
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise ValueError(f"{name} must be a positive int, got {v!r}")
+        if resize not in RESIZES:
+            raise ValueError(f"resize must be one of {RESIZES}, got {resize!r}")
+        if norm not in NORMS:
+            raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
         if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 1):
             raise ValueError(f"chunk_size must be a positive int or None, got {chunk_size!r}")
         if fuse and stride != 1:
@@ -214,13 +274,15 @@ class ContextualAttention(nn.Module):
         self.softmax_scale = float(softmax_scale)
         self.fuse = bool(fuse)
         self.chunk_size = chunk_size
-        self.norm_floor = float(norm_floor)
+        self.norm_eps = float(norm_eps)
         self.paste_divisor = float(paste_divisor)
+        self.resize, self.norm, self.mask_scale = resize, norm, mask_scale
 
     def extra_repr(self) -> str:
         return (
             f"ksize={self.ksize}, stride={self.stride}, rate={self.rate}, fuse_k={self.fuse_k}, "
-            f"softmax_scale={self.softmax_scale}, fuse={self.fuse}, chunk_size={self.chunk_size}"
+            f"softmax_scale={self.softmax_scale}, fuse={self.fuse}, chunk_size={self.chunk_size}, "
+            f"resize={self.resize!r}, norm={self.norm!r}, mask_scale={self.mask_scale}"
         )
 
     # ------------------------------------------------------------------ checks
@@ -240,22 +302,35 @@ class ContextualAttention(nn.Module):
                     f"rate={self.rate}"
                 )
         if mask is not None:
-            if mask.dim() != 4 or mask.shape[1] != 1 or mask.shape[-2:] != b.shape[-2:]:
+            mh, mw = self.mask_scale * b.shape[-2], self.mask_scale * b.shape[-1]
+            if mask.dim() != 4 or mask.shape[1] != 1 or tuple(mask.shape[-2:]) != (mh, mw):
+                where = "b's size" if self.mask_scale == 1 else f"{self.mask_scale} x b's size"
                 raise ValueError(
-                    f"mask must be N x 1 x {b.shape[-2]} x {b.shape[-1]} (b's size, 1 = hole), "
-                    f"got {tuple(mask.shape)}"
+                    f"mask must be N x 1 x {mh} x {mw} ({where}, 1 = hole), got {tuple(mask.shape)}"
                 )
             if mask.shape[0] not in (1, b.shape[0]):
                 raise ValueError(f"mask batch {mask.shape[0]} must be 1 or {b.shape[0]}")
 
     # ------------------------------------------------------------------ pieces
+    def _downsample(self, x: Tensor, factor: int) -> Tensor:
+        """N x C x H x W -> N x C x H/factor x W/factor with the ``resize`` option."""
+        if self.resize == "torch_floor":
+            return resize_nearest_floor(x, factor)
+        return resize_nearest_tf(x, (x.shape[-2] // factor, x.shape[-1] // factor))
+
+    def _normalise(self, patches: Tensor) -> Tensor:
+        """N x C*k*k x L background patches divided by their norm (``norm`` option)."""
+        if self.norm == "additive":
+            return patches / (patches.pow(2) + self.norm_eps).sum(dim=1, keepdim=True).sqrt()
+        return patches / patches.norm(dim=1, keepdim=True).clamp_min(self.norm_eps)
+
     def _background_valid(self, mask: Tensor | None, b: Tensor, grid: tuple[int, int]) -> Tensor:
         """N x L float: 1 where the background patch touches no hole pixel."""
         n, num = b.shape[0], grid[0] * grid[1]
         if mask is None:
             return b.new_ones(n, num)
-        k, s, r = self.ksize, self.stride, self.rate
-        m = resize_nearest_tf(mask.to(b.dtype), (b.shape[-2] // r, b.shape[-1] // r))
+        k, s = self.ksize, self.stride
+        m = self._downsample(mask.to(b.dtype), self.mask_scale * self.rate)  # N' x 1 x hb x wb
         m = F.unfold(same_pad(m, k, s), k, stride=s)  # N' x k*k x L
         valid = (m == 0).all(dim=1).to(b.dtype)  # N' x L
         return valid.expand(n, num)
@@ -265,9 +340,10 @@ class ContextualAttention(nn.Module):
     ) -> Tensor | tuple[Tensor, Tensor]:
         """Reconstruct ``f`` (N x C x H x W) from patches of ``b`` (N x C x Hb x Wb).
 
-        ``mask``: N x 1 x Hb x Wb (or 1 x 1 x Hb x Wb), 1 = hole, at ``b``'s resolution;
-        ``None`` = every background patch usable.  Returns N x C x H x W, and with
-        ``return_offsets`` also N x 2 x H/rate x W/rate int64 ``(dy, dx)`` of the best patch.
+        ``mask``: N x 1 x Hb x Wb (or 1 x 1 x Hb x Wb), 1 = hole, at ``b``'s resolution
+        (``mask_scale`` times it); ``None`` = every background patch usable.  Returns N x C x H
+        x W, and with ``return_offsets`` also N x 2 x H/rate x W/rate int64 ``(dy, dx)`` of the
+        best patch.
         """
         self._check(f, b, mask)
         n, c, fh, fw = f.shape
@@ -278,8 +354,8 @@ class ContextualAttention(nn.Module):
         # 1. raw patches for pasting, from the full-resolution background
         raw = F.unfold(same_pad(b, kr, r * s), kr, stride=r * s)  # N x C*kr*kr x L
         # 2. matching at 1/rate
-        f_d = resize_nearest_tf(f, (fh // r, fw // r))  # N x C x h x w
-        b_d = resize_nearest_tf(b, (bh // r, bw // r))  # N x C x hb x wb
+        f_d = self._downsample(f, r)  # N x C x h x w
+        b_d = self._downsample(b, r)  # N x C x hb x wb
         h, w = f_d.shape[-2:]
         grid = (-(-b_d.shape[-2] // s), -(-b_d.shape[-1] // s))  # background patch grid
         num_bg, num_fg = grid[0] * grid[1], h * w
@@ -287,7 +363,7 @@ class ContextualAttention(nn.Module):
             raise RuntimeError(f"raw patch grid {raw.shape[-1]} != matching grid {num_bg}")
         # 3. normalised background patches and foreground windows
         wpat = F.unfold(same_pad(b_d, k, s), k, stride=s)  # N x C*k*k x L
-        wpat = wpat / wpat.norm(dim=1, keepdim=True).clamp_min(self.norm_floor)
+        wpat = self._normalise(wpat)
         f_rows = F.unfold(same_pad(f_d, k, 1), k).transpose(1, 2)  # N x F x C*k*k
         # 5. usable background patches, with the softmax scale folded in (exact: 0 or scale)
         valid = self._background_valid(mask, b, grid).unsqueeze(1)  # N x 1 x L

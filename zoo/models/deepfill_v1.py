@@ -15,8 +15,9 @@ pytorch (``model/networks.py`` ``Generator``, ``LocalDis``, ``GlobalDis``; ``tra
 dict, ``coarse_generator.*`` / ``fine_generator.*``) and ``dis_%08d.pt`` (``{'localD',
 'globalD'}``).
 
-Generator (``models.md`` section 6), ``cnum = 32``, every layer a convolution + ELU unless
-noted; ``*_upsample`` layers are a nearest x2 resize followed by a 3x3 convolution:
+Generator (``models.md`` section 6; layer tables and the conv block in
+:mod:`zoo.layers.deepfill`), ``cnum = 32``, every layer a convolution + ELU unless noted;
+``*_upsample`` layers are a nearest x2 resize followed by a 3x3 convolution:
 
 - stage 1 on ``[x, ones, ones * mask]`` (x in [-1, 1] with holes zeroed, mask 1 = hole):
   ``conv1`` (5x5) .. ``conv16``, dilations 2, 4, 8, 16 at 1/4 resolution, ``conv17`` (3
@@ -57,8 +58,9 @@ Local patch for arbitrary masks.  The official training mask is one 128 x 128 bo
 ``local_patch`` crops the **unshrunk** box.  Here the window (``local_size``, default
 ``image_size // 2`` = 128 at 256, scaled with the batch resolution as ``H * local_size //
 image_size``) is centred on the bounding box of each sample's hole pixels and clipped to the
-image (:func:`hole_windows`).  Because the official shrink is symmetric, the centred window of
-an official mask is exactly the official box.  A hole wider than the window is cut.
+image (:func:`zoo.layers.local_patch.hole_windows`, shared with GLCIC and GMCNN).  Because the
+official shrink is symmetric, the centred window of an official mask is exactly the official
+box.  A hole wider than the window is cut.
 
 Spatial discounting (``discount``): ``"box"`` (default) is the official
 ``spatial_discounting_mask`` table ``gamma ** min(i, H - i, j, W - j)`` over the whole local
@@ -74,11 +76,11 @@ sizes, :mod:`zoo.layers.padding`) and the official contextual attention
 nearest resizes, mask resized to 1/4 then by 1/rate, norm floor ``max(|w|, 1e-4)``).
 ``"daa233"`` reproduces daa233's ``Generator`` exactly: symmetric zero padding ``d (k - 1) /
 2`` in every conv (1 on each side for the 3x3 stride-2 convs), and its contextual attention
-(:func:`daa233_contextual_attention`: ``F.interpolate`` nearest (floor) resizes, the
-full-resolution mask resized by ``1 / (4 rate)`` in one step, patch norm ``sqrt(sum(w^2 +
-1e-4))``).  Weights converted from daa233 (:func:`convert_daa233_state_dict`) reproduce the
-port's outputs only with ``padding="daa233"``; the converted *TF* release that daa233 ships
-was trained with TF padding, so ``"tf"`` is the faithful choice for it.
+(the same layer with the options :data:`DAA233_ATTENTION`: ``F.interpolate`` nearest (floor)
+resizes, the full-resolution mask resized by ``1 / (4 rate)`` in one step, patch norm
+``sqrt(sum(w^2 + 1e-4))``).  Weights converted from daa233 (:func:`convert_daa233_state_dict`)
+reproduce the port's outputs only with ``padding="daa233"``; the converted *TF* release that
+daa233 ships was trained with TF padding, so ``"tf"`` is the faithful choice for it.
 
 Deviations, all deliberate:
 
@@ -110,6 +112,7 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 import torch
@@ -119,8 +122,18 @@ import torch.nn.functional as F
 from zoo._registry import register_model
 from zoo._weights import load_state_dict
 from zoo.layers.contextual_attention import ContextualAttention, resize_nearest_tf
+from zoo.layers.deepfill import (
+    STAGE1,
+    STAGE2,
+    STAGE2_AFTER_ATTENTION,
+    STAGE2_ATTENTION,
+    STAGE2_CONV,
+    STAGE2_MERGE,
+    DeepFillStage,
+    GenConv2d,
+)
 from zoo.layers.discriminators import deepfill_v1_critics, remap_daa233_critic
-from zoo.layers.padding import same_pad
+from zoo.layers.local_patch import crop_windows, hole_windows, scaled_window_size
 from zoo.losses.adversarial import AdversarialLoss, gradient_penalty
 from zoo.losses.reconstruction import (
     box_discount_weights,
@@ -133,9 +146,6 @@ from zoo.models._base import InpaintModel
 __all__ = [
     "DeepFillV1Generator",
     "DeepFillV1",
-    "daa233_contextual_attention",
-    "hole_windows",
-    "crop_windows",
     "convert_daa233_state_dict",
     "load_daa233",
     "deepfill_v1",
@@ -143,228 +153,22 @@ __all__ = [
 
 Tensor = torch.Tensor
 
-#: (name, in, out, kernel, stride, dilation, activation) with widths in units of cnum (0.5 =
-#: cnum // 2; in 0 = the 5 input channels, out 0 = 3 RGB outputs); as build_inpaint_net
-STAGE1 = (
-    ("conv1", 0, 1, 5, 1, 1, "elu"),
-    ("conv2_downsample", 1, 2, 3, 2, 1, "elu"),
-    ("conv3", 2, 2, 3, 1, 1, "elu"),
-    ("conv4_downsample", 2, 4, 3, 2, 1, "elu"),
-    ("conv5", 4, 4, 3, 1, 1, "elu"),
-    ("conv6", 4, 4, 3, 1, 1, "elu"),
-    ("conv7_atrous", 4, 4, 3, 1, 2, "elu"),
-    ("conv8_atrous", 4, 4, 3, 1, 4, "elu"),
-    ("conv9_atrous", 4, 4, 3, 1, 8, "elu"),
-    ("conv10_atrous", 4, 4, 3, 1, 16, "elu"),
-    ("conv11", 4, 4, 3, 1, 1, "elu"),
-    ("conv12", 4, 4, 3, 1, 1, "elu"),
-    ("conv13_upsample", 4, 2, 3, 1, 1, "elu"),
-    ("conv14", 2, 2, 3, 1, 1, "elu"),
-    ("conv15_upsample", 2, 1, 3, 1, 1, "elu"),
-    ("conv16", 1, 0.5, 3, 1, 1, "elu"),
-    ("conv17", 0.5, 0, 3, 1, 1, None),
-)
-STAGE2_CONV = (
-    ("xconv1", 0, 1, 5, 1, 1, "elu"),
-    ("xconv2_downsample", 1, 1, 3, 2, 1, "elu"),
-    ("xconv3", 1, 2, 3, 1, 1, "elu"),
-    ("xconv4_downsample", 2, 2, 3, 2, 1, "elu"),
-    ("xconv5", 2, 4, 3, 1, 1, "elu"),
-    ("xconv6", 4, 4, 3, 1, 1, "elu"),
-    ("xconv7_atrous", 4, 4, 3, 1, 2, "elu"),
-    ("xconv8_atrous", 4, 4, 3, 1, 4, "elu"),
-    ("xconv9_atrous", 4, 4, 3, 1, 8, "elu"),
-    ("xconv10_atrous", 4, 4, 3, 1, 16, "elu"),
-)
-STAGE2_ATTENTION = (
-    ("pmconv1", 0, 1, 5, 1, 1, "elu"),
-    ("pmconv2_downsample", 1, 1, 3, 2, 1, "elu"),
-    ("pmconv3", 1, 2, 3, 1, 1, "elu"),
-    ("pmconv4_downsample", 2, 4, 3, 2, 1, "elu"),
-    ("pmconv5", 4, 4, 3, 1, 1, "elu"),
-    ("pmconv6", 4, 4, 3, 1, 1, "relu"),
-)
-STAGE2_AFTER_ATTENTION = (
-    ("pmconv9", 4, 4, 3, 1, 1, "elu"),
-    ("pmconv10", 4, 4, 3, 1, 1, "elu"),
-)
-STAGE2_MERGE = (
-    ("allconv11", 8, 4, 3, 1, 1, "elu"),
-    ("allconv12", 4, 4, 3, 1, 1, "elu"),
-    ("allconv13_upsample", 4, 2, 3, 1, 1, "elu"),
-    ("allconv14", 2, 2, 3, 1, 1, "elu"),
-    ("allconv15_upsample", 2, 1, 3, 1, 1, "elu"),
-    ("allconv16", 1, 0.5, 3, 1, 1, "elu"),
-    ("allconv17", 0.5, 0, 3, 1, 1, None),
-)
-STAGE2 = STAGE2_CONV + STAGE2_ATTENTION + STAGE2_AFTER_ATTENTION + STAGE2_MERGE
 PADDINGS = ("tf", "daa233")
+#: GenConv2d padding of each ``padding`` option (TF 'SAME', or daa233's symmetric d (k - 1) / 2)
+CONV_PADDING = {"tf": "same", "daa233": "symmetric"}
 IN_CHANNELS = 5  # [x, ones, ones * mask]
-#: daa233's attention epsilon, ``torch.FloatTensor([1e-4])``: float32's nearest value to 1e-4
-DAA233_NORM_EPS = 9.999999747378752e-05
+#: contextual-attention options of daa233's port: ``F.interpolate`` nearest resizes, the norm
+#: ``sqrt(sum(w^2 + eps))`` with ``torch.FloatTensor([1e-4])`` (float32's nearest value to
+#: 1e-4), and the full-resolution mask (4x the 1/4 feature maps) resized in one step
+DAA233_ATTENTION = {
+    "resize": "torch_floor",
+    "norm": "additive",
+    "norm_eps": 9.999999747378752e-05,
+    "mask_scale": 4,
+}
 
 
 # --------------------------------------------------------------------------- generator
-class _GenConv(nn.Module):
-    """``gen_conv`` (conv + activation), or ``gen_deconv`` (nearest x2, then the conv) when
-    ``upsample``.  ``padding="tf"``: TF ``'SAME'``; ``"daa233"``: ``d (k - 1) / 2`` zeros on
-    every side (daa233's ``Conv2dBlock``).  The convolution is ``self.conv`` (no padding)."""
-
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: int,
-        stride: int = 1,
-        dilation: int = 1,
-        *,
-        activation: str | None = "elu",
-        upsample: bool = False,
-        padding: str = "tf",
-    ) -> None:
-        super().__init__()
-        if activation not in ("elu", "relu", None):
-            raise ValueError(f"activation must be 'elu', 'relu' or None, got {activation!r}")
-        if padding not in PADDINGS:
-            raise ValueError(f"padding must be one of {PADDINGS}, got {padding!r}")
-        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride, dilation=dilation)
-        nn.init.xavier_uniform_(self.conv.weight)  # TF glorot_uniform
-        nn.init.zeros_(self.conv.bias)
-        self.activation, self.upsample, self.padding = activation, upsample, padding
-
-    def extra_repr(self) -> str:
-        return f"activation={self.activation}, upsample={self.upsample}, padding={self.padding!r}"
-
-    def forward(self, x: Tensor) -> Tensor:
-        if self.upsample:  # neuralgym resize x2, align_corners=True == floor(y / 2) for x2
-            x = F.interpolate(x, scale_factor=2, mode="nearest")  # N x C x 2H x 2W
-        k, s, d = self.conv.kernel_size[0], self.conv.stride[0], self.conv.dilation[0]
-        if self.padding == "tf":
-            x = same_pad(x, k, s, d)
-        else:
-            p = d * (k - 1) // 2
-            x = F.pad(x, (p, p, p, p))
-        x = self.conv(x)  # N x C_out x ceil(H / s) x ceil(W / s)
-        if self.activation == "elu":
-            return F.elu(x)
-        if self.activation == "relu":
-            return F.relu(x)
-        return x
-
-
-def _width(units: float, cnum: int) -> int:
-    if units == 0:
-        return 3
-    return cnum // 2 if units == 0.5 else int(units * cnum)
-
-
-def _build(table: tuple, cnum: int, padding: str) -> dict[str, _GenConv]:
-    layers = {}
-    for name, c_in, c_out, k, s, d, act in table:
-        layers[name] = _GenConv(
-            IN_CHANNELS if c_in == 0 else _width(c_in, cnum),
-            _width(c_out, cnum),
-            k,
-            s,
-            d,
-            activation=act,
-            upsample=name.endswith("_upsample"),
-            padding=padding,
-        )
-    return layers
-
-
-class _Stage(nn.Module):
-    """Holds the layers of a table as attributes named as TF names them."""
-
-    def __init__(self, table: tuple, cnum: int, padding: str) -> None:
-        super().__init__()
-        for name, layer in _build(table, cnum, padding).items():
-            self.add_module(name, layer)
-
-    def run(self, x: Tensor, table: tuple) -> Tensor:
-        for row in table:
-            x = getattr(self, row[0])(x)
-        return x
-
-
-def _fuse(scores: Tensor, k: int) -> Tensor:
-    """One fusion pass: the N x L x F score matrix convolved with a k x k identity kernel (TF
-    'SAME' zero padding), i.e. ``S'[l, p] = sum_d S[l + d, p + d]`` over flat indices."""
-    eye = torch.eye(k, dtype=scores.dtype, device=scores.device).view(1, 1, k, k)
-    out = F.conv2d(same_pad(scores.unsqueeze(1), k), eye)  # N x 1 x L x F
-    return out.squeeze(1)
-
-
-def _column_major(scores: Tensor, grid: tuple[int, int]) -> Tensor:
-    """Reorder both axes of N x L x F scores (L = F = h*w on an h x w grid) from row-major to
-    column-major flat indices (the official reshape / transpose / reshape)."""
-    n, h, w = scores.shape[0], grid[0], grid[1]
-    s = scores.view(n, h, w, h, w).permute(0, 2, 1, 4, 3)  # N x w x h x w x h
-    return s.reshape(n, h * w, h * w)
-
-
-def daa233_contextual_attention(
-    f: Tensor,
-    b: Tensor,
-    mask: Tensor,
-    *,
-    ksize: int = 3,
-    rate: int = 2,
-    fuse_k: int = 3,
-    softmax_scale: float = 10.0,
-    fuse: bool = True,
-    norm_eps: float = DAA233_NORM_EPS,
-) -> Tensor:
-    """daa233's ``ContextualAttention.forward`` (stride 1), per-sample masks.
-
-    TOOLKIT CANDIDATE: this is :class:`zoo.layers.contextual_attention.ContextualAttention`
-    with daa233's three differences, and belongs there as options (``resize="torch"``,
-    ``norm="additive"``, a full-resolution mask); kept here until the toolkit has them.
-
-    Differences from the official (TF) layer: foreground and background are downsampled with
-    ``F.interpolate(mode="nearest")`` (source row ``floor(r * y)``, not neuralgym's
-    align-corners rounding); the mask is the **full-resolution** image mask downsampled by
-    ``1 / (4 rate)`` in one step; the patch norm is ``sqrt(sum(w^2 + norm_eps))`` (the
-    epsilon, a float32 ``1e-4``, added to every squared element) instead of ``max(|w|,
-    1e-4)``.  Patch extraction (TF ``'SAME'``), fusion, masking, softmax and the
-    stride-``rate`` paste (transposed convolution with padding 1, divided by 4) are the
-    official ones.
-
-    Args:
-        f, b: N x C x H x W foreground and background features (H, W divisible by ``rate``).
-        mask: N x 1 x (4 H) x (4 W) image mask, 1 = hole (daa233 reads batch element 0's;
-            here each sample uses its own).
-    """
-    if f.shape != b.shape or f.dim() != 4:
-        raise ValueError(f"f and b must be equal N x C x H x W, got {f.shape}, {b.shape}")
-    n, _, fh, fw = f.shape
-    if fh % rate or fw % rate:
-        raise ValueError(f"feature size {(fh, fw)} must be divisible by rate={rate}")
-    kr = 2 * rate
-    raw = F.unfold(same_pad(b, kr, rate), kr, stride=rate)  # N x C*kr*kr x L
-    f_d = F.interpolate(f, scale_factor=1.0 / rate, mode="nearest")  # N x C x h x w
-    b_d = F.interpolate(b, scale_factor=1.0 / rate, mode="nearest")
-    h, w = f_d.shape[-2:]
-    patches = F.unfold(same_pad(b_d, ksize, 1), ksize)  # N x C*k*k x L
-    patches = patches / (patches.pow(2) + norm_eps).sum(dim=1, keepdim=True).sqrt()
-    f_cols = F.unfold(same_pad(f_d, ksize, 1), ksize)  # N x C*k*k x F
-    scores = torch.bmm(patches.transpose(1, 2), f_cols)  # N x L x F (background x foreground)
-    if fuse:  # two identity-kernel passes: row-major, then column-major flat indices
-        scores = _fuse(scores, fuse_k)
-        scores = _fuse(_column_major(scores, (h, w)), fuse_k)
-        scores = _column_major(scores, (w, h))  # back to row-major
-    m = F.interpolate(mask.to(f.dtype), scale_factor=1.0 / (4 * rate), mode="nearest")
-    if m.shape[-2:] != (h, w):
-        raise ValueError(f"mask {tuple(mask.shape)} must be 4x the feature size {(fh, fw)}")
-    m_cols = F.unfold(same_pad(m, ksize, 1), ksize)  # N x k*k x L
-    valid = (m_cols.mean(dim=1) == 0).to(f.dtype).unsqueeze(2)  # N x L x 1
-    attn = torch.softmax(scores * valid * softmax_scale, dim=1) * valid  # N x L x F
-    cols = torch.bmm(raw, attn)  # N x C*kr*kr x F
-    full = F.fold(cols, ((h - 1) * rate + kr, (w - 1) * rate + kr), kr, stride=rate)
-    return full[:, :, 1 : 1 + fh, 1 : 1 + fw] / 4.0  # conv_transpose2d(padding=1) / 4
-
-
 class DeepFillV1Generator(nn.Module):
     """Two-stage DeepFill v1 generator (``build_inpaint_net`` at v1.0.0).
 
@@ -374,7 +178,7 @@ class DeepFillV1Generator(nn.Module):
             module docstring).
         softmax_scale: contextual-attention softmax scale (official 10).
         attention_fuse: contextual-attention score fusion (official True).
-        attention_chunk_size: memory bound of the TF attention (foreground positions per
+        attention_chunk_size: memory bound of the attention (foreground positions per
             chunk; None = all at once; numerically identical).
     """
 
@@ -393,11 +197,13 @@ class DeepFillV1Generator(nn.Module):
         if padding not in PADDINGS:
             raise ValueError(f"padding must be one of {PADDINGS}, got {padding!r}")
         self.padding = padding
-        self.coarse = _Stage(STAGE1, cnum, padding)
-        self.refine = _Stage(STAGE2, cnum, padding)
+        layer = partial(GenConv2d, padding=CONV_PADDING[padding])
+        self.coarse = DeepFillStage(STAGE1, width=cnum, in_channels=IN_CHANNELS, layer=layer)
+        self.refine = DeepFillStage(STAGE2, width=cnum, in_channels=IN_CHANNELS, layer=layer)
         self.attention = ContextualAttention(
             ksize=3, stride=1, rate=2, fuse_k=3, softmax_scale=softmax_scale,
             fuse=attention_fuse, chunk_size=attention_chunk_size,
+            **(DAA233_ATTENTION if padding == "daa233" else {}),
         )  # fmt: skip
 
     def forward(self, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
@@ -416,58 +222,12 @@ class DeepFillV1Generator(nn.Module):
         xnow = torch.cat([pasted, ones, ones * mask], dim=1)  # N x 5 x H x W
         hallu = self.refine.run(xnow, STAGE2_CONV)  # N x 4c x H/4 x W/4
         pm = self.refine.run(xnow, STAGE2_ATTENTION)  # N x 4c x H/4 x W/4
-        if self.padding == "tf":
-            mask_s = resize_nearest_tf(mask, pm.shape[-2:])  # resize_mask_like
-            pm = self.attention(pm, pm, mask_s)
-        else:
-            pm = daa233_contextual_attention(
-                pm, pm, mask, ksize=self.attention.ksize, rate=self.attention.rate,
-                fuse_k=self.attention.fuse_k, softmax_scale=self.attention.softmax_scale,
-                fuse=self.attention.fuse,
-            )  # fmt: skip
+        # TF: resize_mask_like to the 1/4 features; daa233: the full-resolution mask (mask_scale 4)
+        mask_s = resize_nearest_tf(mask, pm.shape[-2:]) if self.padding == "tf" else mask
+        pm = self.attention(pm, pm, mask_s)  # N x 4c x H/4 x W/4
         pm = self.refine.run(pm, STAGE2_AFTER_ATTENTION)
         x2 = self.refine.run(torch.cat([hallu, pm], dim=1), STAGE2_MERGE)  # N x 3 x H x W
         return x1, x2.clamp(-1, 1)
-
-
-# --------------------------------------------------------------------------- local windows
-def hole_windows(mask: Tensor, size: tuple[int, int]) -> Tensor:
-    """Top-left corners (N x 2: row, column) of ``size`` windows centred on each sample's hole
-    bounding box and clipped to the image.
-
-    TOOLKIT CANDIDATE: the same rule as :func:`zoo.models.glcic.local_windows` (GLCIC,
-    DeepFill v1 and GMCNN all crop a local patch around the hole); it belongs in the toolkit.
-
-    With hole rows ``[r0, r1]`` the window starts at ``floor((r0 + r1 + 1 - size) / 2)``,
-    clipped to ``[0, H - size]`` (likewise columns): for the official DeepFill v1 mask (a box
-    shrunk by the same amount at both ends) this is exactly the unshrunk box.  A sample
-    without hole gets the centred window.
-    """
-    if mask.dim() != 4 or mask.shape[1] != 1:
-        raise ValueError(f"mask must be N x 1 x H x W (1 = hole), got {tuple(mask.shape)}")
-    corners = []
-    for axis, win in ((2, size[0]), (3, size[1])):
-        extent = mask.shape[axis]
-        if not 1 <= win <= extent:
-            raise ValueError(f"window {size} does not fit in the {tuple(mask.shape[-2:])} image")
-        hit = (mask[:, 0] > 0.5).any(dim=4 - axis)  # N x extent: rows (or columns) with hole
-        idx = torch.arange(extent, device=mask.device)
-        first = torch.where(hit, idx, extent).amin(dim=1)
-        last = torch.where(hit, idx, -1).amax(dim=1)
-        empty = last < 0
-        first = torch.where(empty, torch.zeros_like(first), first)
-        last = torch.where(empty, torch.full_like(last, extent - 1), last)
-        start = torch.div(first + last + 1 - win, 2, rounding_mode="floor")
-        corners.append(start.clamp(0, extent - win))
-    return torch.stack(corners, dim=1)  # N x 2
-
-
-def crop_windows(x: Tensor, corners: Tensor, size: tuple[int, int]) -> Tensor:
-    """``x[n, :, top:top + size[0], left:left + size[1]]`` for every sample (differentiable)."""
-    if corners.shape != (x.shape[0], 2):
-        raise ValueError(f"corners must be N x 2 for {x.shape[0]} samples, got {corners.shape}")
-    patches = [xi[:, t : t + size[0], c : c + size[1]] for xi, (t, c) in zip(x, corners.tolist())]
-    return torch.stack(patches)  # N x C x size[0] x size[1]
 
 
 # --------------------------------------------------------------------------- model
@@ -556,10 +316,7 @@ class DeepFillV1(InpaintModel):
 
     def window_size(self, height: int, width: int) -> tuple[int, int]:
         """Local window at a batch resolution: ``local_size`` scaled by ``H / image_size``."""
-        return (
-            max(1, height * self.local_size // self.image_size),
-            max(1, width * self.local_size // self.image_size),
-        )
+        return scaled_window_size(self.local_size, self.image_size, height, width)
 
     def discount_weights(self, mask: Tensor, corners: Tensor, size: tuple[int, int]) -> Tensor:
         """Spatial-discount weights of the local windows (1 or N) x 1 x h x w."""

@@ -13,13 +13,14 @@ published ``states_tf_*.pth`` files hold ``{'G': ...}`` (+ ``'D'``).  Run side b
 same random weights in float64, both stages agree to 2e-16 once the two differences listed
 below (fuse, mask resize) are aligned.
 
-Architecture (``models.md`` section 10; widths are effective, gated convs run twice as many):
-stage 1 ``conv1 .. conv17`` on ``[x, ones, ones * mask]`` (x with holes zeroed) -> tanh;
-stage 2 on the 3-channel pasted image ``x1 * mask + x * (1 - mask)``: a dilated conv branch
-``xconv1 .. xconv10``, an attention branch ``pmconv1 .. pmconv6`` (``pmconv6`` with ReLU) ->
-contextual attention (rate 2, fuse, softmax scale 10) -> ``pmconv9``, ``pmconv10``, then the
-concatenation -> ``allconv11 .. allconv17`` -> tanh.  4,052,478 parameters with ``cnum=48``
-(stage 1 1,631,151 + stage 2 2,421,327).  SN-PatchGAN: six 5x5 stride-2 spectral-norm convs on
+Architecture (``models.md`` section 10): DeepFill v1's layer tables (:mod:`zoo.layers.deepfill`)
+built with gated convs (widths are effective, gated convs run twice as many): stage 1 ``conv1 ..
+conv17`` on ``[x, ones, ones * mask]`` (x with holes zeroed) -> tanh; stage 2 on the 3-channel
+pasted image ``x1 * mask + x * (1 - mask)``: a dilated conv branch ``xconv1 .. xconv10``, an
+attention branch ``pmconv1 .. pmconv6`` (``pmconv6`` with ReLU) -> contextual attention (rate
+2, fuse, softmax scale 10) -> ``pmconv9``, ``pmconv10``, then the concatenation ->
+``allconv11 .. allconv17`` -> tanh.  4,052,478 parameters with ``cnum=48`` (stage 1
+1,631,151 + stage 2 2,421,327).  SN-PatchGAN: six 5x5 stride-2 spectral-norm convs on
 ``[image, mask]``, 5,946,816 parameters.
 
 Objective (``build_graph_with_losses`` with ``inpaint.yml``): generator
@@ -73,6 +74,15 @@ import torch.nn.functional as F
 from zoo._registry import register_model
 from zoo._weights import load_state_dict
 from zoo.layers.contextual_attention import ContextualAttention, resize_nearest_tf
+from zoo.layers.deepfill import (
+    STAGE1,
+    STAGE2,
+    STAGE2_AFTER_ATTENTION,
+    STAGE2_ATTENTION,
+    STAGE2_CONV,
+    STAGE2_MERGE,
+    DeepFillStage,
+)
 from zoo.layers.discriminators import SNPatchGAN
 from zoo.layers.gated_conv import GatedConv2d, GatedDeconv2d
 from zoo.layers.spectral_norm import remap_spectral_norm_keys
@@ -88,113 +98,30 @@ __all__ = [
 
 Tensor = torch.Tensor
 
-#: layer names of stage 1 (``coarse``) and stage 2 (``refine``), as TF and nipponjo name them
-STAGE1_LAYERS = (
-    "conv1", "conv2_downsample", "conv3", "conv4_downsample", "conv5", "conv6",
-    "conv7_atrous", "conv8_atrous", "conv9_atrous", "conv10_atrous", "conv11", "conv12",
-    "conv13_upsample", "conv14", "conv15_upsample", "conv16", "conv17",
-)  # fmt: skip
-CONV_BRANCH = (
-    "xconv1", "xconv2_downsample", "xconv3", "xconv4_downsample", "xconv5", "xconv6",
-    "xconv7_atrous", "xconv8_atrous", "xconv9_atrous", "xconv10_atrous",
-)  # fmt: skip
-ATTENTION_IN = (
-    "pmconv1", "pmconv2_downsample", "pmconv3", "pmconv4_downsample", "pmconv5", "pmconv6",
-)  # fmt: skip
-ATTENTION_OUT = ("pmconv9", "pmconv10")
-MERGE = (
-    "allconv11", "allconv12", "allconv13_upsample", "allconv14", "allconv15_upsample",
-    "allconv16", "allconv17",
-)  # fmt: skip
-STAGE2_LAYERS = CONV_BRANCH + ATTENTION_IN + ATTENTION_OUT + MERGE
-UPSAMPLE_LAYERS = frozenset(
-    {"conv13_upsample", "conv15_upsample", "allconv13_upsample", "allconv15_upsample"}
-)
 NUM_D_LAYERS = 6
-NUM_G_KEYS = 2 * (len(STAGE1_LAYERS) + len(STAGE2_LAYERS))  # weight + bias of 42 convs = 84
+NUM_G_KEYS = 2 * (len(STAGE1) + len(STAGE2))  # weight + bias of 42 convs = 84
 NUM_D_KEYS = 3 * NUM_D_LAYERS  # weight, bias, weight_u of 6 convs = 18
+ACTIVATION_LAYERS = {"elu": nn.ELU, "relu": nn.ReLU, None: None}  # GatedConv2d factories
 
 
 # --------------------------------------------------------------------------- generator
-class _CoarseNet(nn.Module):
-    """Stage 1 (``conv1 .. conv17``): 5-channel input -> tanh RGB."""
-
-    def __init__(self, *, in_channels: int = 5, cnum: int = 48) -> None:
-        super().__init__()
-        c = cnum // 2  # effective width of conv1 (TF declares cnum, half of it is the gate)
-        self.conv1 = GatedConv2d(in_channels, c, 5)
-        self.conv2_downsample = GatedConv2d(c, 2 * c, 3, stride=2)
-        self.conv3 = GatedConv2d(2 * c, 2 * c, 3)
-        self.conv4_downsample = GatedConv2d(2 * c, 4 * c, 3, stride=2)
-        self.conv5 = GatedConv2d(4 * c, 4 * c, 3)
-        self.conv6 = GatedConv2d(4 * c, 4 * c, 3)
-        self.conv7_atrous = GatedConv2d(4 * c, 4 * c, 3, dilation=2)
-        self.conv8_atrous = GatedConv2d(4 * c, 4 * c, 3, dilation=4)
-        self.conv9_atrous = GatedConv2d(4 * c, 4 * c, 3, dilation=8)
-        self.conv10_atrous = GatedConv2d(4 * c, 4 * c, 3, dilation=16)
-        self.conv11 = GatedConv2d(4 * c, 4 * c, 3)
-        self.conv12 = GatedConv2d(4 * c, 4 * c, 3)
-        self.conv13_upsample = GatedDeconv2d(4 * c, 2 * c)
-        self.conv14 = GatedConv2d(2 * c, 2 * c, 3)
-        self.conv15_upsample = GatedDeconv2d(2 * c, c)
-        self.conv16 = GatedConv2d(c, c // 2, 3)
-        self.conv17 = GatedConv2d(c // 2, 3, 3, activation=None)
-
-    def forward(self, x: Tensor) -> Tensor:
-        for name in STAGE1_LAYERS:  # N x 5 x H x W -> ... -> N x 3 x H x W
-            x = getattr(self, name)(x)
-        return torch.tanh(x)
-
-
-class _RefineNet(nn.Module):
-    """Stage 2: dilated conv branch + contextual-attention branch, merged -> tanh RGB."""
-
-    def __init__(self, *, cnum: int = 48, attention: ContextualAttention) -> None:
-        super().__init__()
-        c = cnum // 2
-        # conv branch
-        self.xconv1 = GatedConv2d(3, c, 5)
-        self.xconv2_downsample = GatedConv2d(c, c, 3, stride=2)
-        self.xconv3 = GatedConv2d(c, 2 * c, 3)
-        self.xconv4_downsample = GatedConv2d(2 * c, 2 * c, 3, stride=2)
-        self.xconv5 = GatedConv2d(2 * c, 4 * c, 3)
-        self.xconv6 = GatedConv2d(4 * c, 4 * c, 3)
-        self.xconv7_atrous = GatedConv2d(4 * c, 4 * c, 3, dilation=2)
-        self.xconv8_atrous = GatedConv2d(4 * c, 4 * c, 3, dilation=4)
-        self.xconv9_atrous = GatedConv2d(4 * c, 4 * c, 3, dilation=8)
-        self.xconv10_atrous = GatedConv2d(4 * c, 4 * c, 3, dilation=16)
-        # attention branch
-        self.pmconv1 = GatedConv2d(3, c, 5)
-        self.pmconv2_downsample = GatedConv2d(c, c, 3, stride=2)
-        self.pmconv3 = GatedConv2d(c, 2 * c, 3)
-        self.pmconv4_downsample = GatedConv2d(2 * c, 4 * c, 3, stride=2)
-        self.pmconv5 = GatedConv2d(4 * c, 4 * c, 3)
-        self.pmconv6 = GatedConv2d(4 * c, 4 * c, 3, activation=nn.ReLU)
-        self.attention = attention
-        self.pmconv9 = GatedConv2d(4 * c, 4 * c, 3)
-        self.pmconv10 = GatedConv2d(4 * c, 4 * c, 3)
-        # merge
-        self.allconv11 = GatedConv2d(8 * c, 4 * c, 3)
-        self.allconv12 = GatedConv2d(4 * c, 4 * c, 3)
-        self.allconv13_upsample = GatedDeconv2d(4 * c, 2 * c)
-        self.allconv14 = GatedConv2d(2 * c, 2 * c, 3)
-        self.allconv15_upsample = GatedDeconv2d(2 * c, c)
-        self.allconv16 = GatedConv2d(c, c // 2, 3)
-        self.allconv17 = GatedConv2d(c // 2, 3, 3, activation=None)
-
-    def _run(self, x: Tensor, names: tuple[str, ...]) -> Tensor:
-        for name in names:
-            x = getattr(self, name)(x)
-        return x
-
-    def forward(self, x: Tensor, mask: Tensor) -> Tensor:
-        hallu = self._run(x, CONV_BRANCH)  # N x 4c x H/4 x W/4
-        pm = self._run(x, ATTENTION_IN)  # N x 4c x H/4 x W/4
-        mask_s = resize_nearest_tf(mask, pm.shape[-2:])  # official resize_mask_like
-        pm = self.attention(pm, pm, mask_s)  # N x 4c x H/4 x W/4
-        pm = self._run(pm, ATTENTION_OUT)
-        x = torch.cat([hallu, pm], dim=1)  # N x 8c x H/4 x W/4
-        return torch.tanh(self._run(x, MERGE))  # N x 3 x H x W
+def _gated_layer(
+    in_channels: int,
+    out_channels: int,
+    kernel_size: int,
+    stride: int,
+    dilation: int,
+    *,
+    activation: str | None,
+    upsample: bool,
+) -> nn.Module:
+    """DeepFill v2's conv block for a :class:`~zoo.layers.deepfill.DeepFillStage` row: a gated
+    conv, or for ``*_upsample`` rows nearest x2 + a 3x3 gated conv (keys ``.conv.conv.*``, as
+    nipponjo's ``GDeConv``)."""
+    act = ACTIVATION_LAYERS[activation]
+    if upsample:
+        return GatedDeconv2d(in_channels, out_channels, activation=act)
+    return GatedConv2d(in_channels, out_channels, kernel_size, stride, dilation, activation=act)
 
 
 class DeepFillV2Generator(nn.Module):
@@ -222,12 +149,13 @@ class DeepFillV2Generator(nn.Module):
             raise ValueError(f"cnum must be a positive multiple of 4, got {cnum}")
         if in_channels != 5:
             raise ValueError("only the unguided 5-channel input [x, ones, ones*mask] is built")
-        attention = ContextualAttention(
+        c = cnum // 2  # effective width of conv1 (TF declares cnum, half of it is the gate)
+        self.coarse = DeepFillStage(STAGE1, width=c, in_channels=in_channels, layer=_gated_layer)
+        self.refine = DeepFillStage(STAGE2, width=c, in_channels=3, layer=_gated_layer)
+        self.attention = ContextualAttention(
             ksize=3, stride=1, rate=2, fuse_k=3, softmax_scale=softmax_scale,
             fuse=attention_fuse, chunk_size=attention_chunk_size,
         )  # fmt: skip
-        self.coarse = _CoarseNet(in_channels=in_channels, cnum=cnum)
-        self.refine = _RefineNet(cnum=cnum, attention=attention)
 
     def forward(self, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
         """``x``: N x 3 x H x W image in [-1, 1] with holes zeroed; ``mask``: N x 1 x H x W,
@@ -240,10 +168,15 @@ class DeepFillV2Generator(nn.Module):
         if x.shape[-2] % 8 or x.shape[-1] % 8:
             raise ValueError(f"H and W must be multiples of 8, got {tuple(x.shape[-2:])}")
         ones = torch.ones_like(mask)
-        x1 = self.coarse(torch.cat([x, ones, ones * mask], dim=1))  # N x 3 x H x W
+        x1 = torch.tanh(self.coarse.run(torch.cat([x, ones, ones * mask], dim=1), STAGE1))
         pasted = x1 * mask + x * (1.0 - mask)  # stage-2 input: the 3-channel pasted image
-        x2 = self.refine(pasted, mask)
-        return x1, x2
+        hallu = self.refine.run(pasted, STAGE2_CONV)  # N x 4c x H/4 x W/4
+        pm = self.refine.run(pasted, STAGE2_ATTENTION)  # N x 4c x H/4 x W/4
+        mask_s = resize_nearest_tf(mask, pm.shape[-2:])  # official resize_mask_like
+        pm = self.attention(pm, pm, mask_s)  # N x 4c x H/4 x W/4
+        pm = self.refine.run(pm, STAGE2_AFTER_ATTENTION)
+        x2 = self.refine.run(torch.cat([hallu, pm], dim=1), STAGE2_MERGE)  # N x 3 x H x W
+        return x1, torch.tanh(x2)
 
 
 # --------------------------------------------------------------------------- model
@@ -358,9 +291,9 @@ class DeepFillV2(InpaintModel):
 def _nipponjo_generator_keys() -> dict[str, str]:
     """nipponjo ``Generator`` key -> our ``DeepFillV2Generator`` key (84 entries)."""
     table = {}
-    for prefix, names in (("coarse.", STAGE1_LAYERS), ("refine.", STAGE2_LAYERS)):
-        for name in names:
-            inner = "conv.conv" if name in UPSAMPLE_LAYERS else "conv"
+    for prefix, rows in (("coarse.", STAGE1), ("refine.", STAGE2)):
+        for name, *_ in rows:
+            inner = "conv.conv" if name.endswith("_upsample") else "conv"
             for param in ("weight", "bias"):
                 table[f"{name}.{inner}.{param}"] = f"{prefix}{name}.{inner}.{param}"
     return table

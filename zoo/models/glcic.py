@@ -57,7 +57,8 @@ Deviations from the reference code, all deliberate:
   random 96^2 area, puts the hole inside it, crops that area for the fake image and an
   independent random area for the real image.  Here the window is centred on the bounding box
   of the hole pixels (of all holes, for multi-hole masks), clipped to the image
-  (:func:`local_windows`), and the real image is cropped at the **same** window.
+  (:func:`zoo.layers.local_patch.hole_windows`, shared with DeepFill v1 and GMCNN), and the
+  real image is cropped at the **same** window.
 - **discriminator input**: the raw completion-network output (otenim feeds ``output_cn``, not
   the composite); the paper writes ``D(C(x, M_c))`` without saying more.
 - **training resolution**: the discriminator's fully connected layers fix its input sizes:
@@ -95,6 +96,7 @@ from zoo._registry import register_model
 from zoo._weights import load_state_dict
 from zoo.layers.dilated import DilatedConvBlock
 from zoo.layers.discriminators import GLCICDiscriminator, remap_otenim_glcic_discriminator
+from zoo.layers.local_patch import crop_windows, hole_windows
 from zoo.losses.adversarial import AdversarialLoss
 from zoo.losses.reconstruction import masked_l2
 from zoo.models._base import InpaintModel
@@ -102,8 +104,6 @@ from zoo.models._base import InpaintModel
 __all__ = [
     "GLCICCompletionNetwork",
     "GLCIC",
-    "local_windows",
-    "crop_windows",
     "poisson_blend",
     "dataset_mean_pixel",
     "convert_otenim_state_dict",
@@ -203,45 +203,6 @@ class GLCICCompletionNetwork(nn.Module):
         for block in self.children():  # N x 4 x H x W -> ... H/4 ... -> N x 3 x H x W
             x = block(x)
         return x
-
-
-# --------------------------------------------------------------------------- local patch
-def local_windows(mask: Tensor, size: int | tuple[int, int]) -> Tensor:
-    """Top-left corners (N x 2, rows then columns) of ``size`` windows centred on each mask's
-    hole bounding box and clipped to the image.
-
-    With the bbox rows ``[r0, r1]`` (all hole pixels of the sample), the window starts at
-    ``floor((r0 + r1 + 1 - size) / 2)`` (the bbox sits in the middle; one spare row goes above),
-    clipped to ``[0, H - size]``; likewise for columns.  A sample without hole gets the
-    centred window.
-    """
-    if mask.dim() != 4 or mask.shape[1] != 1:
-        raise ValueError(f"mask must be N x 1 x H x W (1 = hole), got {tuple(mask.shape)}")
-    sh, sw = (size, size) if isinstance(size, int) else size
-    h, w = mask.shape[-2:]
-    if sh > h or sw > w or min(sh, sw) < 1:
-        raise ValueError(f"window {sh}x{sw} does not fit in the {h}x{w} image")
-    hole = mask[:, 0] > 0.5  # N x H x W
-    corners = []
-    for axis_any, extent, win in ((hole.any(dim=2), h, sh), (hole.any(dim=1), w, sw)):
-        found = axis_any.any(dim=1)  # N
-        first = axis_any.float().argmax(dim=1)  # first hole row/column
-        last = extent - 1 - axis_any.flip(1).float().argmax(dim=1)
-        first = torch.where(found, first, torch.zeros_like(first))
-        last = torch.where(found, last, torch.full_like(last, extent - 1))
-        start = torch.div(first + last + 1 - win, 2, rounding_mode="floor")
-        corners.append(start.clamp(0, extent - win))
-    return torch.stack(corners, dim=1)  # N x 2 (top, left)
-
-
-def crop_windows(images: Tensor, corners: Tensor, size: int | tuple[int, int]) -> Tensor:
-    """Crop ``images[n, :, top:top+size, left:left+size]`` for each sample (differentiable)."""
-    sh, sw = (size, size) if isinstance(size, int) else size
-    if corners.shape != (images.shape[0], 2):
-        raise ValueError(f"corners must be N x 2, got {tuple(corners.shape)}")
-    tops, lefts = corners[:, 0].tolist(), corners[:, 1].tolist()
-    patches = [img[:, t : t + sh, c : c + sw] for img, t, c in zip(images, tops, lefts)]
-    return torch.stack(patches)  # N x C x sh x sw
 
 
 # --------------------------------------------------------------------------- post-processing
@@ -398,7 +359,7 @@ class GLCIC(InpaintModel):
             )
             images01 = F.interpolate(images01, size=size, mode="bilinear", antialias=True)
             mask = F.interpolate(mask, size=size, mode="nearest")
-        corners = local_windows(mask, self.local_size)
+        corners = hole_windows(mask, self.local_size)
         return images01, crop_windows(images01, corners, self.local_size)
 
     def _score(self, images01: Tensor, mask: Tensor) -> Tensor:

@@ -63,8 +63,9 @@ Deviations from the PyTorch code, all deliberate:
 - **masks**: the official training uses one mask per batch (``repeat``) and an exact 128 x 128
   rectangle whose local patch is the rectangle itself; here every sample has its own mask and
   the local patch is a ``local_size`` window (128 at 256, scaled with the batch resolution)
-  centred on the hole's bounding box and clipped to the image (for the official rectangle the
-  window is the rectangle).
+  centred on the hole's bounding box and clipped to the image
+  (:func:`zoo.layers.local_patch.hole_windows`; for the official rectangle the window is the
+  rectangle).
 - **minimum size**: reflection padding of the 7x7 column (dilation 16 at 1/4 resolution: 48
   px) needs inputs of at least 196 x 196, on which the official code fails; smaller inputs
   are padded here (replicate, mask 0: known context) to ``min_size`` and cropped back.
@@ -91,6 +92,7 @@ import torch.nn.functional as F
 from zoo._registry import register_model
 from zoo._weights import load_state_dict
 from zoo.layers.discriminators import gmcnn_discriminators, remap_gmcnn_discriminators
+from zoo.layers.local_patch import crop_windows, hole_windows, scaled_window_size
 from zoo.layers.multi_column import MultiColumnBranch, MultiColumnMerge, branch_out_channels
 from zoo.losses.adversarial import AdversarialLoss, gradient_penalty
 from zoo.losses.id_mrf import IDMRFLoss
@@ -146,34 +148,6 @@ class GMCNNGenerator(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """N x 4 x H x W (masked image, mask) -> N x 3 x H x W in [-1, 1]."""
         return self.decoding_layers([self.EB1(x), self.EB2(x), self.EB3(x)])
-
-
-def _hole_windows(mask: Tensor, size: tuple[int, int]) -> Tensor:
-    """Top-left corners (N x 2) of ``size`` windows centred on each hole's bounding box.
-
-    TOOLKIT CANDIDATE: the rule of :func:`zoo.models.glcic.local_windows` and
-    :func:`zoo.models.deepfill_v1.hole_windows`, kept private here until the toolkit has it:
-    hole rows ``[r0, r1]`` -> start ``floor((r0 + r1 + 1 - size) / 2)`` clipped to ``[0, H -
-    size]`` (likewise columns); no hole -> centred.
-    """
-    corners = []
-    for axis, win in ((2, size[0]), (3, size[1])):
-        extent = mask.shape[axis]
-        hit = (mask[:, 0] > 0.5).any(dim=4 - axis)  # N x extent
-        idx = torch.arange(extent, device=mask.device)
-        first = torch.where(hit, idx, extent).amin(dim=1)
-        last = torch.where(hit, idx, -1).amax(dim=1)
-        empty = last < 0
-        first = torch.where(empty, torch.zeros_like(first), first)
-        last = torch.where(empty, torch.full_like(last, extent - 1), last)
-        start = torch.div(first + last + 1 - win, 2, rounding_mode="floor")
-        corners.append(start.clamp(0, extent - win))
-    return torch.stack(corners, dim=1)
-
-
-def _crop(x: Tensor, corners: Tensor, size: tuple[int, int]) -> Tensor:
-    patches = [xi[:, t : t + size[0], c : c + size[1]] for xi, (t, c) in zip(x, corners.tolist())]
-    return torch.stack(patches)  # N x C x size[0] x size[1]
 
 
 # --------------------------------------------------------------------------- model
@@ -279,13 +253,9 @@ class GMCNN(InpaintModel):
         """Local regions (patch around the hole, or the whole image) and the local mask."""
         if self.local_region == "image":
             return list(images), mask
-        h, w = mask.shape[-2:]
-        size = (
-            max(1, h * self.local_size // self.image_size),
-            max(1, w * self.local_size // self.image_size),
-        )
-        corners = _hole_windows(mask, size)
-        return [_crop(x, corners, size) for x in images], _crop(mask, corners, size)
+        size = scaled_window_size(self.local_size, self.image_size, *mask.shape[-2:])
+        corners = hole_windows(mask, size)
+        return [crop_windows(x, corners, size) for x in images], crop_windows(mask, corners, size)
 
     def _to_critic_size(self, x: Tensor, size: int, nearest: bool = False) -> Tensor:
         if tuple(x.shape[-2:]) == (size, size):
