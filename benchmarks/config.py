@@ -21,6 +21,9 @@ __all__ = ["BenchConfig", "register_configs"]
 class ModelConfig:
     name: str = "???"
     kwargs: dict[str, Any] = field(default_factory=dict)
+    # true: models whose discriminators are built for one image side (an ``image_size``
+    # argument: GLCIC, DeepFill v1, GMCNN) are built for data.resolution instead
+    fit_resolution: bool = False
 
 
 @dataclass
@@ -61,6 +64,9 @@ class EvalConfig:
     lpips: str = "auto"
     save_predictions: bool = True
     grid_rows: int = 8
+    convention: str = "inpaintbench"  # inpaintbench | mmagic | edgeconnect (benchmarks/metrics.py)
+    masks: Optional[str] = None  # noqa: UP045 - a frozen mask set (python -m masks.freeze)
+    predictions: Optional[str] = None  # noqa: UP045 - score these PNGs instead of a model
 
 
 @dataclass

@@ -1,9 +1,11 @@
 """Predict, score and summarise: the evaluation half of a benchmark run.
 
 Prediction and scoring are separate steps: :func:`predict` runs a model, :func:`score`
-compares any composites with the ground truth (so saved predictions, or an official
-repository's outputs, go through the same code).  :func:`summarize` averages per image,
-overall and per hole-ratio bucket.
+compares any composites with the ground truth under a metric convention (so saved
+predictions, or an official repository's outputs read by :func:`load_predictions`, go
+through the same code).  :func:`summarize` averages per image, overall and per hole-ratio
+bucket.  :func:`save_pngs` / :func:`save_masks` write the lossless PNGs a run keeps
+(predictions, ground truth, test masks) for re-scoring and for the reports' image grids.
 """
 
 from __future__ import annotations
@@ -21,9 +23,19 @@ from PIL import Image
 
 import masks as maskslib
 
-from .metrics import CONVENTION, METRICS, LPIPSScorer, aggregate, image_metrics, quantize
+from .data import DataError, load_image
+from .metrics import METRICS, LPIPSScorer, aggregate, check_convention, image_metrics, quantize
 
-__all__ = ["predict", "score", "summarize", "save_pngs", "save_grid", "write_json"]
+__all__ = [
+    "predict",
+    "score",
+    "summarize",
+    "load_predictions",
+    "save_pngs",
+    "save_masks",
+    "save_grid",
+    "write_json",
+]
 
 
 @torch.inference_mode()
@@ -51,12 +63,19 @@ def score(
     names: list[str],
     lpips: LPIPSScorer | None = None,
     batch_size: int = 32,
+    convention: str = "inpaintbench",
 ) -> pd.DataFrame:
-    """One row per image: name, hole ratio, bucket and every metric."""
+    """One row per image: name, hole ratio, bucket and every metric under ``convention``."""
+    check_convention(convention)
+    if not len(composite) == len(target) == len(masks) == len(names):
+        raise ValueError(
+            f"{len(composite)} predictions, {len(target)} targets, {len(masks)} masks and "
+            f"{len(names)} names: they must correspond one to one"
+        )
     parts: dict[str, list[torch.Tensor]] = {m: [] for m in METRICS}
     for i in range(0, len(target), batch_size):
         sl = slice(i, i + batch_size)
-        vals = image_metrics(composite[sl], target[sl], masks[sl])
+        vals = image_metrics(composite[sl], target[sl], masks[sl], convention)
         vals["lpips"] = (
             lpips(composite[sl], target[sl])
             if lpips is not None
@@ -72,14 +91,14 @@ def score(
     return frame
 
 
-def summarize(frame: pd.DataFrame) -> dict[str, Any]:
-    """Overall means and per-bucket means (NaN-aware, with counts)."""
+def summarize(frame: pd.DataFrame, convention: str = "inpaintbench") -> dict[str, Any]:
+    """Overall means and per-bucket means (NaN-aware, with counts), and the definitions."""
     overall = aggregate({m: frame[m].to_numpy() for m in METRICS})
     overall["hole_ratio"] = float(frame["hole_ratio"].mean())
     buckets = {}
     for bucket, sub in frame.groupby("bucket", sort=True):
         buckets[bucket] = aggregate({m: sub[m].to_numpy() for m in METRICS})
-    return {"overall": overall, "buckets": buckets, "convention": CONVENTION}
+    return {"overall": overall, "buckets": buckets, "convention": check_convention(convention)}
 
 
 def _to_uint8(x: torch.Tensor) -> np.ndarray:
@@ -88,11 +107,51 @@ def _to_uint8(x: torch.Tensor) -> np.ndarray:
 
 
 def save_pngs(folder: str | os.PathLike, images: torch.Tensor, names: list[str]) -> None:
-    """Save each image losslessly as ``<name>.png``."""
+    """Save each image losslessly as ``<name>.png`` (8-bit RGB, rounded)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     for img, name in zip(images, names):
         Image.fromarray(_to_uint8(img)).save(folder / f"{name}.png")
+
+
+def save_masks(folder: str | os.PathLike, masks: torch.Tensor, names: list[str]) -> None:
+    """Save each N x 1 x H x W mask as ``<name>.png``: 8-bit grayscale, 255 = hole."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for m, name in zip(masks, names):
+        Image.fromarray((m[0].numpy() > 0.5).astype(np.uint8) * 255).save(folder / f"{name}.png")
+
+
+def load_predictions(
+    folder: str | os.PathLike, names: list[str], height: int, width: int
+) -> torch.Tensor:
+    """Read ``<folder>/<name>.png`` for every test image name, as N x 3 x H x W in [-1, 1].
+
+    The layout a run's ``predictions/`` has (and what an official repository's outputs must
+    be renamed to).  Missing files and wrong sizes are ``DataError`` naming the files;
+    grayscale or RGBA files are read as RGB (``benchmarks.data.load_image``).
+    """
+    folder = Path(folder).expanduser()
+    if not folder.is_dir():
+        raise DataError(f"eval.predictions: {folder} is not a folder")
+    missing = [n for n in names if not (folder / f"{n}.png").is_file()]
+    if missing:
+        raise DataError(
+            f"eval.predictions: {len(missing)} of {len(names)} prediction files are missing "
+            f"in {folder}, e.g. {', '.join(m + '.png' for m in missing[:3])} (one PNG per test "
+            f"image, named <test image name>.png as a run's predictions/ folder)"
+        )
+    arrays = []
+    for name in names:
+        arr = load_image(folder / f"{name}.png")
+        if arr.shape[:2] != (height, width):
+            raise DataError(
+                f"eval.predictions: {folder / (name + '.png')} is {arr.shape[0]}x{arr.shape[1]} "
+                f"(HxW) but the test images are {height}x{width} (data.resolution)"
+            )
+        arrays.append(arr)
+    x = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2)  # N x H x W x 3 -> N x 3 x H x W
+    return x.float() / 127.5 - 1.0
 
 
 def save_grid(

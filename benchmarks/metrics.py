@@ -1,50 +1,193 @@
-"""Image-quality metrics on the composited output, with their conventions written down.
+"""Image-quality metrics on the composited output, under written-down conventions.
 
-Every number is computed per image and then averaged.  The definitions (the ``inpaintbench``
-convention, recorded verbatim in each ``metrics.json`` as :data:`CONVENTION`):
+Every number is computed per image and then averaged over images.  Three conventions
+(``eval.convention``), each recorded verbatim in every ``metrics.json`` and report header
+(:data:`CONVENTIONS`):
+
+``inpaintbench`` (default, this benchmark's definitions):
 
 - images are converted from [-1, 1] to [0, 1] RGB and **rounded to 8-bit levels** (what a
   saved PNG holds), so scoring in memory and scoring saved predictions agree exactly;
 - ``psnr``: 10 log10(1 / MSE) over all pixels and channels of the image (data range 1);
-- ``psnr_hole``: the same over hole pixels only;
+  ``psnr_hole``: the same over hole pixels only;
 - ``ssim``: torchmetrics ``structural_similarity_index_measure``: Gaussian window 11, sigma
   1.5, K1 0.01, K2 0.03, data range 1, reflect padding, map averaged over channels and pixels;
-- ``l1``: mean absolute error over the whole image; ``l1_hole``: over hole pixels only;
-- ``lpips``: LPIPS v0.1 with the AlexNet backbone (torchmetrics), input in [-1, 1]; only when
-  the ImageNet AlexNet file is in the torch cache, never with random backbone weights.
+- ``l1``: mean absolute error over the whole image; ``l1_hole``: over hole pixels only.
+
+``mmagic`` (open-mmlab/mmagic ``mmagic/evaluation/metrics/{mae,psnr,ssim}.py`` with the
+inpainting configs' ``MAE(mask_key='mask', scaling=100)``, ``PSNR()``, ``SSIM()``;
+``protocol.md`` 1.1): images as float [0, 255], **not rounded**;
+
+- ``psnr``: 20 log10(255 / sqrt(MSE)) over the whole RGB image;
+- ``ssim``: MATLAB-compatible Wang et al. 2004: the outer product of
+  ``cv2.getGaussianKernel(11, 1.5)``, filtered as ``cv2.filter2D`` and cropped by 5 pixels
+  (= a "valid" correlation), C1 = (0.01 * 255)^2, C2 = (0.03 * 255)^2, float64, per channel,
+  then the channel mean;
+- ``l1_hole``: mmagic's MAE: sum |a - b| / 255 over hole pixels and channels, divided by
+  (hole pixels x channels), times 100;
+- extensions with the same definitions (not in mmagic): ``psnr_hole`` (PSNR over hole pixels)
+  and ``l1`` (the MAE x 100 over the whole image).
+
+``edgeconnect`` (knazeri/edge-connect ``scripts/metrics.py``; ``protocol.md`` 1.2): images
+**truncated** to 8-bit levels (``int(x * 255)``, as ``main.py --mode 2`` saves them), /255,
+converted to gray with scikit-image ``rgb2gray`` (0.2125 R + 0.7154 G + 0.0721 B);
+
+- ``psnr``: 10 log10(1 / MSE) on the gray image (``data_range=1``);
+- ``ssim``: ``skimage.metrics.structural_similarity(win_size=51, data_range=1)``: 51 x 51
+  uniform window, sample covariance (N / (N - 1)), map cropped by 25 pixels (images must be
+  at least 51 x 51);
+- ``l1``: EdgeConnect's "MAE", a relative L1: sum |a - b| / sum (a + b) over the gray image;
+- extensions (not in EdgeConnect): ``psnr_hole`` and ``l1_hole``, the same over hole pixels.
+
+``lpips`` is this benchmark's in every convention (neither mmagic nor EdgeConnect reports
+it): LPIPS v0.1 with the AlexNet backbone (torchmetrics), on the 8-bit rounded images in
+[-1, 1]; only when the ImageNet AlexNet file is in the torch cache, never with random
+backbone weights.
 
 A metric that is undefined for an image (hole metrics on a mask without holes, PSNR of an
-identical image) is NaN ("not applicable") and left out of the averages, which report their
-count.
+identical image, which mmagic reports as ``inf``) is NaN ("not applicable") and left out of
+the averages, which report their count.
+
+Deliberate deviations from the reference code: everything in float64 (EdgeConnect reads
+float32, so its numbers can differ in the 7th digit); truncation keeps values within
+:data:`TRUNCATION_TOLERANCE` of an 8-bit level on that level, so that ground-truth pixels,
+which are exact levels, do not lose one level to floating-point error in the [-1, 1] round
+trip; mmagic's ``inf`` PSNR is NaN here (excluded and counted) instead of turning the mean
+into ``inf``.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torchmetrics.functional.image import structural_similarity_index_measure
 
 from zoo._weights import TORCHVISION_FILES, checkpoint_dir, find_checkpoint, require_checkpoint
 
-__all__ = ["CONVENTION", "quantize", "image_metrics", "LPIPSScorer", "aggregate"]
+__all__ = [
+    "CONVENTION",
+    "CONVENTIONS",
+    "METRICS",
+    "TRUNCATION_TOLERANCE",
+    "check_convention",
+    "quantize",
+    "to_levels",
+    "rgb_to_gray",
+    "matlab_ssim",
+    "uniform_ssim",
+    "image_metrics",
+    "LPIPSScorer",
+    "aggregate",
+]
 
-CONVENTION = {
-    "name": "inpaintbench",
-    "scored_image": "composite = mask*output + (1-mask)*ground_truth",
-    "value_range": "[0, 1]",
-    "color": "RGB",
-    "quantization": "round to uint8 levels (x*255 rounded, /255)",
-    "averaging": "per image, then mean over images (NaN = not applicable, excluded)",
-    "psnr": "10*log10(1/MSE), all pixels and channels; psnr_hole: hole pixels only",
-    "ssim": "torchmetrics SSIM, gaussian window 11, sigma 1.5, K1 0.01, K2 0.03, "
-    "data_range 1, reflect padding, full-map mean over channels",
-    "l1": "mean |a-b| over all pixels and channels; l1_hole: over hole pixels only",
-    "lpips": "LPIPS v0.1, AlexNet backbone (ImageNet weights), torchmetrics, input [-1, 1]",
+#: a truncated value within this many 8-bit levels below a level is taken as that level
+TRUNCATION_TOLERANCE = 1e-4
+#: scikit-image ``rgb2gray`` weights (ITU-R BT.709 luma) for R, G, B
+GRAY_WEIGHTS = (0.2125, 0.7154, 0.0721)
+#: keys every convention produces, per image (hole metrics: hole pixels only)
+METRICS = ("psnr", "psnr_hole", "ssim", "l1", "l1_hole", "lpips")
+
+_LPIPS_TEXT = (
+    "this benchmark's LPIPS in every convention: v0.1, AlexNet backbone (ImageNet weights), "
+    "torchmetrics, on the 8-bit rounded images in [-1, 1]"
+)
+
+CONVENTIONS: dict[str, dict[str, Any]] = {
+    "inpaintbench": {
+        "name": "inpaintbench",
+        "source": "this benchmark (benchmarks/metrics.py)",
+        "scored_image": "composite = mask*output + (1-mask)*ground_truth",
+        "value_range": "[0, 1]",
+        "color": "RGB",
+        "quantization": "round to uint8 levels (x*255 rounded, /255)",
+        "averaging": "per image, then mean over images (NaN = not applicable, excluded)",
+        "psnr": "10*log10(1/MSE), all pixels and channels; psnr_hole: hole pixels only",
+        "ssim": "torchmetrics SSIM, gaussian window 11, sigma 1.5, K1 0.01, K2 0.03, "
+        "data_range 1, reflect padding, full-map mean over channels",
+        "l1": "mean |a-b| over all pixels and channels; l1_hole: over hole pixels only",
+        "lpips": "LPIPS v0.1, AlexNet backbone (ImageNet weights), torchmetrics, input [-1, 1]",
+        "table": ["psnr", "ssim", "l1_hole", "lpips"],
+        "labels": {
+            "psnr": "PSNR (dB)",
+            "psnr_hole": "PSNR hole (dB)",
+            "ssim": "SSIM",
+            "l1": "L1",
+            "l1_hole": "L1 (hole)",
+            "lpips": "LPIPS",
+        },
+    },
+    "mmagic": {
+        "name": "mmagic",
+        "source": "open-mmlab/mmagic mmagic/evaluation/metrics/{mae,psnr,ssim}.py, inpainting "
+        "configs: MAE(mask_key='mask', scaling=100), PSNR(), SSIM()",
+        "scored_image": "composite = mask*output + (1-mask)*ground_truth",
+        "value_range": "[0, 255] float",
+        "color": "RGB",
+        "quantization": "none (float values, not rounded)",
+        "averaging": "per image, then mean over images (NaN = not applicable, excluded; "
+        "mmagic gives inf for a perfect image)",
+        "psnr": "20*log10(255/sqrt(MSE)) over the whole image, all channels; psnr_hole "
+        "(extension, not in mmagic): the same over hole pixels",
+        "ssim": "MATLAB-style Wang 2004: outer product of cv2.getGaussianKernel(11, 1.5), "
+        "cv2.filter2D, 5-px crop (valid correlation), C1=(0.01*255)^2, C2=(0.03*255)^2, "
+        "float64, per channel then averaged",
+        "l1": "l1_hole = mmagic MAE: sum(|a-b|/255 over hole pixels and channels) / "
+        "(hole pixels*channels) * 100; l1 (extension): the same over the whole image",
+        "lpips": _LPIPS_TEXT,
+        "table": ["psnr", "ssim", "l1_hole", "lpips"],
+        "labels": {
+            "psnr": "PSNR (dB)",
+            "psnr_hole": "PSNR hole (dB)",
+            "ssim": "SSIM",
+            "l1": "MAE x100",
+            "l1_hole": "MAE x100 (hole)",
+            "lpips": "LPIPS",
+        },
+    },
+    "edgeconnect": {
+        "name": "edgeconnect",
+        "source": "knazeri/edge-connect scripts/metrics.py (skimage.metrics replacing the "
+        "removed compare_* functions, same arguments)",
+        "scored_image": "composite = mask*output + (1-mask)*ground_truth",
+        "value_range": "[0, 1]",
+        "color": "gray: skimage.color.rgb2gray (0.2125 R + 0.7154 G + 0.0721 B)",
+        "quantization": "truncate to uint8 levels (int(x*255), as main.py --mode 2 saves), /255",
+        "averaging": "per image, then mean over images (NaN = not applicable, excluded)",
+        "psnr": "10*log10(1/MSE) on the gray image (data_range 1); psnr_hole (extension, not "
+        "in EdgeConnect): hole pixels only",
+        "ssim": "skimage.metrics.structural_similarity(win_size=51, data_range=1): uniform "
+        "51x51 window, sample covariance, 25-px crop, on the gray image",
+        "l1": "relative L1 sum|a-b|/sum(a+b) over the gray image (EdgeConnect 'MAE'); "
+        "l1_hole (extension): the same over hole pixels",
+        "lpips": _LPIPS_TEXT,
+        "table": ["psnr", "ssim", "l1", "lpips"],
+        "labels": {
+            "psnr": "PSNR gray (dB)",
+            "psnr_hole": "PSNR gray hole (dB)",
+            "ssim": "SSIM gray (51x51)",
+            "l1": "rel. MAE (gray)",
+            "l1_hole": "rel. MAE (gray, hole)",
+            "lpips": "LPIPS",
+        },
+    },
 }
 
-METRICS = ("psnr", "psnr_hole", "ssim", "l1", "l1_hole", "lpips")
+#: the default convention's definitions (kept for callers of the single-convention API)
+CONVENTION = CONVENTIONS["inpaintbench"]
+
+#: metrics where a larger value is better (the others: smaller is better)
+HIGHER_IS_BETTER = frozenset({"psnr", "psnr_hole", "ssim"})
+
+
+def check_convention(name: str) -> dict[str, Any]:
+    """The definitions of convention ``name`` (``ValueError`` listing the valid names)."""
+    if name not in CONVENTIONS:
+        raise ValueError(f"eval.convention must be one of {', '.join(CONVENTIONS)}, got {name!r}")
+    return CONVENTIONS[name]
 
 
 def quantize(x: torch.Tensor) -> torch.Tensor:
@@ -52,25 +195,91 @@ def quantize(x: torch.Tensor) -> torch.Tensor:
     return torch.round((x.clamp(-1, 1) + 1) * 127.5) / 255.0
 
 
-def _psnr(mse: torch.Tensor) -> torch.Tensor:
-    out = -10.0 * torch.log10(mse)
+def to_levels(x: torch.Tensor, mode: str) -> torch.Tensor:
+    """[-1, 1] -> float64 [0, 255]: ``"round"``, ``"truncate"`` (``int(v * 255)``) or
+    ``"float"`` (not quantised)."""
+    if mode == "round":  # in the input's dtype, exactly as quantize() and the saved PNGs
+        return torch.round((x.clamp(-1, 1) + 1) * 127.5).double()
+    v = (x.double().clamp(-1, 1) + 1) * 127.5
+    if mode == "truncate":
+        return torch.floor(v + TRUNCATION_TOLERANCE)
+    if mode == "float":
+        return v
+    raise ValueError(f"mode must be round | truncate | float, got {mode!r}")
+
+
+def rgb_to_gray(x: torch.Tensor) -> torch.Tensor:
+    """N x 3 x H x W -> N x 1 x H x W with scikit-image ``rgb2gray``'s weights."""
+    w = torch.tensor(GRAY_WEIGHTS, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    return (x * w).sum(dim=1, keepdim=True)
+
+
+def _psnr(mse: torch.Tensor, peak: float = 1.0) -> torch.Tensor:
+    out = 10.0 * torch.log10(peak**2 / mse)
     return torch.where(mse > 0, out, torch.full_like(out, math.nan))
 
 
-def image_metrics(
-    pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor
-) -> dict[str, torch.Tensor]:
-    """Per-image metrics of ``pred`` against ``target`` (both N x 3 x H x W in [-1, 1]).
+def _masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Per-image mean of ``values`` over the pixels where ``mask`` is 1 (NaN without any)."""
+    count = mask.sum(dim=(1, 2, 3))
+    total = (values * mask).sum(dim=(1, 2, 3))
+    return torch.where(count > 0, total / count.clamp_min(1), torch.full_like(total, math.nan))
 
-    ``mask`` is N x 1 x H x W, 1 = hole.  Returns float64 tensors of length N.
-    """
-    a, b = quantize(pred).double(), quantize(target).double()
-    m = mask.double().expand_as(a)
+
+def _ssim_map(
+    a: torch.Tensor, b: torch.Tensor, kernel: torch.Tensor, c1: float, c2: float, cov_norm: float
+) -> torch.Tensor:
+    """SSIM map over the 'valid' positions of the separable window ``outer(kernel, kernel)``
+    (``a``, ``b``: N x C x H x W, each channel filtered on its own)."""
+    n, c, h, w = a.shape
+    k = kernel.numel()
+    if h < k or w < k:
+        raise ValueError(
+            f"SSIM with a {k}x{k} window needs images of at least {k}x{k}, got {h}x{w}"
+        )
+    rows = kernel.to(a).view(1, 1, k, 1).expand(c, 1, k, 1)  # depthwise, one per channel
+    cols = kernel.to(a).view(1, 1, 1, k).expand(c, 1, 1, k)
+
+    def filt(t: torch.Tensor) -> torch.Tensor:
+        # N x C x H x W -> N x C x (H-k+1) x (W-k+1): correlation with outer(kernel, kernel)
+        return F.conv2d(F.conv2d(t, rows, groups=c), cols, groups=c)
+
+    mu_a, mu_b = filt(a), filt(b)
+    var_a = cov_norm * (filt(a * a) - mu_a * mu_a)
+    var_b = cov_norm * (filt(b * b) - mu_b * mu_b)
+    cov = cov_norm * (filt(a * b) - mu_a * mu_b)
+    num = (2 * mu_a * mu_b + c1) * (2 * cov + c2)
+    den = (mu_a * mu_a + mu_b * mu_b + c1) * (var_a + var_b + c2)
+    return num / den
+
+
+def matlab_ssim(a: torch.Tensor, b: torch.Tensor, data_range: float = 255.0) -> torch.Tensor:
+    """mmagic's SSIM per image: Gaussian 11 / sigma 1.5 (``cv2.getGaussianKernel``), valid
+    window positions (``cv2.filter2D`` + 5-px crop), per channel, then the channel mean."""
+    x = torch.arange(11, dtype=torch.float64) - 5
+    g = torch.exp(-(x**2) / (2 * 1.5**2))
+    g = g / g.sum()  # cv2.getGaussianKernel(11, 1.5); the window is its outer product
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    return _ssim_map(a.double(), b.double(), g, c1, c2, 1.0).mean(dim=(1, 2, 3))
+
+
+def uniform_ssim(
+    a: torch.Tensor, b: torch.Tensor, win_size: int = 51, data_range: float = 1.0
+) -> torch.Tensor:
+    """scikit-image ``structural_similarity`` defaults (uniform window, sample covariance,
+    K1 0.01, K2 0.03, cropped map) per image, averaged over channels."""
+    if win_size < 3 or win_size % 2 == 0:
+        raise ValueError(f"win_size must be odd and >= 3, got {win_size}")
+    box = torch.full((win_size,), 1.0 / win_size, dtype=torch.float64)
+    n_px = win_size**2
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    ssim = _ssim_map(a.double(), b.double(), box, c1, c2, n_px / (n_px - 1))
+    return ssim.mean(dim=(1, 2, 3))
+
+
+def _inpaintbench(a255: torch.Tensor, b255: torch.Tensor, m: torch.Tensor) -> dict:
+    a, b = a255 / 255.0, b255 / 255.0
     err = a - b
-    hole = m.sum(dim=(1, 2, 3))
-    nan = torch.full_like(hole, math.nan)
-    l1_hole = torch.where(hole > 0, (err.abs() * m).sum(dim=(1, 2, 3)) / hole, nan)
-    mse_hole = torch.where(hole > 0, (err**2 * m).sum(dim=(1, 2, 3)) / hole, nan)
     ssim = structural_similarity_index_measure(
         a,
         b,
@@ -84,11 +293,68 @@ def image_metrics(
     )
     return {
         "psnr": _psnr((err**2).mean(dim=(1, 2, 3))),
-        "psnr_hole": torch.where(hole > 0, _psnr(mse_hole), nan),
+        "psnr_hole": _psnr(_masked_mean(err**2, m)),
         "ssim": ssim.double(),
         "l1": err.abs().mean(dim=(1, 2, 3)),
-        "l1_hole": l1_hole,
+        "l1_hole": _masked_mean(err.abs(), m),
     }
+
+
+def _mmagic(a255: torch.Tensor, b255: torch.Tensor, m: torch.Tensor) -> dict:
+    err = a255 - b255
+    return {
+        "psnr": _psnr((err**2).mean(dim=(1, 2, 3)), 255.0),
+        "psnr_hole": _psnr(_masked_mean(err**2, m), 255.0),
+        "ssim": matlab_ssim(a255, b255, 255.0),
+        "l1": (err.abs() / 255.0).mean(dim=(1, 2, 3)) * 100.0,
+        "l1_hole": _masked_mean(err.abs() / 255.0, m) * 100.0,
+    }
+
+
+def _edgeconnect(a255: torch.Tensor, b255: torch.Tensor, m: torch.Tensor) -> dict:
+    ga, gb = rgb_to_gray(a255 / 255.0), rgb_to_gray(b255 / 255.0)  # N x 1 x H x W
+    err = ga - gb
+    hole = m[:, :1]
+    total = (ga + gb).sum(dim=(1, 2, 3))
+    nan = torch.full_like(total, math.nan)
+    rel = torch.where(total > 0, err.abs().sum(dim=(1, 2, 3)) / total, nan)
+    hole_total = ((ga + gb) * hole).sum(dim=(1, 2, 3))  # 0 without a hole (or a black one)
+    hole_abs = (err.abs() * hole).sum(dim=(1, 2, 3))
+    rel_hole = torch.where(hole_total > 0, hole_abs / hole_total, nan)
+    return {
+        "psnr": _psnr((err**2).mean(dim=(1, 2, 3))),
+        "psnr_hole": _psnr(_masked_mean(err**2, hole)),
+        "ssim": uniform_ssim(ga, gb, 51, 1.0),
+        "l1": rel,
+        "l1_hole": rel_hole,
+    }
+
+
+_QUANTIZATION = {"inpaintbench": "round", "mmagic": "float", "edgeconnect": "truncate"}
+_COMPUTE = {"inpaintbench": _inpaintbench, "mmagic": _mmagic, "edgeconnect": _edgeconnect}
+
+
+def image_metrics(
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    mask: torch.Tensor,
+    convention: str = "inpaintbench",
+) -> dict[str, torch.Tensor]:
+    """Per-image metrics of ``pred`` against ``target`` (both N x 3 x H x W in [-1, 1]).
+
+    ``mask`` is N x 1 x H x W, 1 = hole; ``convention`` one of :data:`CONVENTIONS`.  Returns
+    float64 tensors of length N for ``psnr``, ``psnr_hole``, ``ssim``, ``l1``, ``l1_hole``.
+    """
+    check_convention(convention)
+    if pred.shape != target.shape or pred.dim() != 4 or pred.shape[1] != 3:
+        raise ValueError(
+            f"pred and target must both be N x 3 x H x W, got {tuple(pred.shape)} and "
+            f"{tuple(target.shape)}"
+        )
+    mode = _QUANTIZATION[convention]
+    a, b = to_levels(pred, mode), to_levels(target, mode)
+    m = mask.double().to(a.device).expand_as(a)
+    return _COMPUTE[convention](a, b, m)
 
 
 class LPIPSScorer:

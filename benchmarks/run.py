@@ -1,13 +1,30 @@
-"""One benchmark job: data -> model -> (train) -> predict -> score -> run directory.
+"""One benchmark job: data -> test masks -> model -> (train) -> predict -> score -> run directory.
 
 The run directory receives ``config.yaml`` (resolved), ``checkpoints/last.pt``,
 ``train_log.csv`` (+ TensorBoard events when installed), ``predictions/*.png``,
-``per_image.csv``, ``metrics.json`` and ``grid.png``.  Data problems are reported before any
-model is built.
+``ground_truth/*.png`` and ``test_masks/*.png`` (255 = hole; with ``eval.save_predictions``),
+``per_image.csv``, ``metrics.json`` and ``grid.png``.  Data and mask problems are reported
+before any model is built.
+
+Test masks: mask ``i`` of test image ``i`` is ``masks.mask_for_index(family, seed, i, ...)``
+of the configured mask family, or, with ``eval.masks=<dir>``, mask ``i`` of a frozen set
+written by ``python -m masks.freeze`` (verified by ``masks.load_frozen``; its resolution must
+be ``data.resolution`` and its count the number of test images).  The mask family then only
+draws the training masks.
+
+``eval.predictions=<dir>`` scores the PNGs in that folder (``<test image name>.png``) instead
+of building, training and running a model: the same ground truth, masks and metrics, and
+``metrics.json`` says that external predictions were scored.
+
+``metrics.json`` carries everything the reports need: the protocol (data, resolution, test
+and training masks, test images, training budget, metric convention and its definitions),
+the environment (device, library versions), timings, and the overall and per-bucket means.
 """
 
 from __future__ import annotations
 
+import hashlib
+import importlib.metadata
 import os
 import platform
 import time
@@ -25,17 +42,49 @@ from zoo._registry import accepts
 
 from .data import (
     EMBEDDED_TEST,
+    DataError,
     TrainSampler,
     embedded_sources,
     folder_sources,
     make_test_set,
     split_sources,
 )
-from .evaluate import predict, save_grid, save_pngs, score, summarize, write_json
-from .metrics import LPIPSScorer
+from .evaluate import (
+    load_predictions,
+    predict,
+    save_grid,
+    save_masks,
+    save_pngs,
+    score,
+    summarize,
+    write_json,
+)
+from .metrics import LPIPSScorer, check_convention
 from .train import TrainOptions, train
 
-__all__ = ["run", "resolve_device", "environment", "build_model"]
+__all__ = [
+    "run",
+    "record_failure",
+    "resolve_device",
+    "environment",
+    "build_model",
+    "model_kwargs",
+    "protocol",
+    "load_test_masks",
+]
+
+#: distributions whose versions every metrics.json records
+VERSIONED = (
+    "torch",
+    "torchvision",
+    "torchmetrics",
+    "lpips",
+    "numpy",
+    "scikit-image",
+    "opencv-python-headless",
+    "pillow",
+    "hydra-core",
+)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -45,6 +94,13 @@ def resolve_device(name: str) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={name} requested but CUDA is not available")
     return device
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
 def environment(device: torch.device) -> dict[str, Any]:
@@ -66,6 +122,7 @@ def environment(device: torch.device) -> dict[str, Any]:
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "python": platform.python_version(),
+        "versions": {d: v for d in VERSIONED if (v := _version(d)) is not None},
     }
 
 
@@ -81,11 +138,19 @@ def _sources(cfg: DictConfig):
     return split_sources(sources, None, float(data.test_fraction))
 
 
-def build_model(cfg: DictConfig) -> zoo.InpaintModel:
-    """The configured model, initialised from ``cfg.seed``."""
+def model_kwargs(cfg: DictConfig) -> dict[str, Any]:
+    """The constructor arguments of the configured model (``None`` = code default)."""
     kwargs = OmegaConf.to_container(cfg.model.kwargs, resolve=True) or {}
     if accepts(cfg.model.name, "vgg"):
         kwargs["vgg"] = cfg.loss.vgg
+    if cfg.model.fit_resolution and accepts(cfg.model.name, "image_size"):
+        kwargs["image_size"] = int(cfg.data.resolution)
+    return kwargs
+
+
+def build_model(cfg: DictConfig) -> zoo.InpaintModel:
+    """The configured model, initialised from ``cfg.seed``."""
+    kwargs = model_kwargs(cfg)
     torch.manual_seed(cfg.seed)
     return zoo.create_model(cfg.model.name, **kwargs)
 
@@ -95,6 +160,99 @@ def _mask_batch(spec: dict, rng: np.random.Generator, n: int, size: int) -> torc
         maskslib.make_mask(spec["family"], size, size, rng, **spec["params"]) for _ in range(n)
     ]
     return maskslib.to_tensor(arrays)
+
+
+def _mask_spec(cfg: DictConfig) -> dict[str, Any]:
+    return {
+        "name": cfg.mask.name,
+        "family": cfg.mask.family,
+        "params": OmegaConf.to_container(cfg.mask.params, resolve=True) or {},
+    }
+
+
+def _test_mask_info(cfg: DictConfig) -> dict[str, Any]:
+    """Where the test masks come from, as far as the config says (``load_test_masks`` adds
+    the frozen set's manifest)."""
+    if cfg.eval.masks is None:
+        return {
+            "source": "generated",
+            **_mask_spec(cfg),
+            "seed": int(cfg.seed),
+            "rule": "masks.mask_for_index(family, seed, i, H, W, **params) for test image i",
+        }
+    folder = Path(cfg.eval.masks).expanduser()
+    return {
+        "source": "frozen",
+        "name": f"frozen:{folder.name}",
+        "path": str(folder.resolve()),
+        "rule": "mask i of the frozen set (masks.load_frozen) for test image i",
+    }
+
+
+def load_test_masks(cfg: DictConfig, count: int) -> tuple[torch.Tensor, dict[str, Any]]:
+    """The ``count`` test masks (N x 1 x R x R) and a description of where they came from.
+
+    ``eval.masks`` names a frozen set (verified on load); otherwise mask ``i`` is
+    ``masks.mask_for_index(family, seed, i, R, R, **params)`` of the configured family.
+    """
+    res, seed = int(cfg.data.resolution), int(cfg.seed)
+    if cfg.eval.masks is None:
+        info = _test_mask_info(cfg)
+        arrays = [
+            maskslib.mask_for_index(info["family"], seed, i, res, res, **info["params"])
+            for i in range(count)
+        ]
+        return maskslib.to_tensor(arrays), info
+    folder = Path(cfg.eval.masks).expanduser()
+    manifest = maskslib.read_manifest(folder)
+    height, width = manifest["resolution"]
+    if (height, width) != (res, res):
+        raise DataError(
+            f"eval.masks: the frozen set {folder} is {height}x{width} but data.resolution="
+            f"{res}; freeze one at {res} (python -m masks.freeze --resolution {res} ...) or set "
+            f"data.resolution={height}" + ("" if height == width else " (square sets only)")
+        )
+    if manifest["count"] != count:
+        raise DataError(
+            f"eval.masks: the frozen set {folder} holds {manifest['count']} masks but the test "
+            f"set has {count} images (mask i belongs to test image i); freeze it with "
+            f"--count {count}"
+        )
+    arrays = maskslib.load_frozen(folder)  # refuses a changed, missing or extra file
+    manifest_bytes = (folder / maskslib.frozen.MANIFEST).read_bytes()
+    info = {
+        **_test_mask_info(cfg),
+        "family": manifest["family"],
+        "params": manifest["params"],
+        "seed": manifest["seed"],
+        "manifest_sha256": hashlib.sha256(manifest_bytes).hexdigest(),
+    }
+    return maskslib.to_tensor(arrays), info
+
+
+def protocol(cfg: DictConfig) -> dict[str, Any]:
+    """The configured protocol (what the reports' headers state), from the config alone."""
+    data = cfg.data
+    external = cfg.eval.predictions is not None
+    return {
+        "data": {
+            "name": data.name,
+            "root": data.root,
+            "test_root": data.test_root,
+            "resolution": int(data.resolution),
+            "test_policy": data.test_policy,
+            "test_crops": int(data.test_crops),
+            "test_fraction": float(data.test_fraction),
+        },
+        "train_masks": _mask_spec(cfg),
+        "test_masks": _test_mask_info(cfg),
+        "train": {"steps": int(cfg.train.steps), "batch_size": int(cfg.train.batch_size)},
+        "convention": cfg.eval.convention,
+        "seed": int(cfg.seed),
+        "device": cfg.device,
+        "loss_vgg": cfg.loss.vgg if not external and accepts(cfg.model.name, "vgg") else None,
+        "external_predictions": external,
+    }
 
 
 def run(cfg: DictConfig, run_dir: str | os.PathLike) -> dict[str, Any]:
@@ -107,66 +265,94 @@ def run(cfg: DictConfig, run_dir: str | os.PathLike) -> dict[str, Any]:
     # on real images produces them, and they made a DeepFill v2 step ~10x slower here.
     torch.set_flush_denormal(True)
     seed, res = int(cfg.seed), int(cfg.data.resolution)
-    mask_spec = {
-        "family": cfg.mask.family,
-        "params": OmegaConf.to_container(cfg.mask.params, resolve=True) or {},
-    }
+    convention = cfg.eval.convention
+    check_convention(convention)
+    mask_spec = _mask_spec(cfg)
+    external = cfg.eval.predictions is not None
 
-    # Data first: every data error surfaces before a model is built.
+    # Data and masks first: every data error surfaces before a model is built.
     train_src, test_src = _sources(cfg)
     images, names = make_test_set(
         test_src, res, seed, cfg.data.test_policy, int(cfg.data.test_crops), cfg.data.skip_bad
     )
-    test_masks = maskslib.to_tensor(
-        [
-            maskslib.mask_for_index(mask_spec["family"], seed, i, res, res, **mask_spec["params"])
-            for i in range(len(images))
-        ]
-    )
+    masks, mask_info = load_test_masks(cfg, len(images))
     lpips = LPIPSScorer(cfg.eval.lpips, device)
-
-    model = build_model(cfg)
     record: dict[str, Any] = {
         "status": "running",
         "model": cfg.model.name,
-        "mask": cfg.mask.name,
+        "mask": mask_info["name"],
         "data": cfg.data.name,
         "resolution": res,
         "seed": seed,
-        "params": model.num_params(),
-        "loss_vgg": cfg.loss.vgg if accepts(cfg.model.name, "vgg") else None,
+        "protocol": {**protocol(cfg), "test_images": len(images), "test_masks": mask_info},
         "environment": environment(device),
     }
-    if model.trainable and cfg.train.steps > 0:
-        sampler = TrainSampler(train_src, res, seed, cfg.data.skip_bad)
-        bs = int(cfg.train.batch_size)
 
-        def batches(step: int, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-            rng = np.random.default_rng([seed, 3, step, k])
-            return sampler.batch(step, bs, k), _mask_batch(mask_spec, rng, bs, res)
-
-        options = TrainOptions(**OmegaConf.to_container(cfg.train, resolve=True))
-        extra = {"model_name": cfg.model.name, "config": OmegaConf.to_container(cfg)}
-        record["train"] = train(model, batches, options, run_dir, device, extra)
+    if external:
+        preds = load_predictions(cfg.eval.predictions, names, res, res)
+        known = (1 - masks).expand_as(preds) > 0
+        diff = ((preds - images).abs() * 127.5)[known]
+        record.update(
+            {
+                "params": None,
+                "model_kwargs": None,
+                "loss_vgg": None,
+                "train": None,
+                "predictions": {
+                    "external": True,
+                    "folder": str(Path(cfg.eval.predictions).expanduser().resolve()),
+                    # a composite keeps the known pixels: 0 here unless the files are raw outputs
+                    "known_region_max_abs_diff_levels": float(diff.max()) if diff.numel() else 0.0,
+                },
+                "predict_seconds": None,
+                "predict_seconds_per_image": None,
+            }
+        )
+        pred = {"output": preds, "composite": preds}
     else:
-        record["train"] = None
+        model = build_model(cfg)
+        record.update(
+            {
+                "params": model.num_params(),
+                "model_kwargs": model_kwargs(cfg),
+                "loss_vgg": record["protocol"]["loss_vgg"],
+                "predictions": {"external": False},
+            }
+        )
+        if model.trainable and cfg.train.steps > 0:
+            sampler = TrainSampler(train_src, res, seed, cfg.data.skip_bad)
+            bs = int(cfg.train.batch_size)
 
-    t_pred = time.perf_counter()
-    pred = predict(model, images, test_masks, int(cfg.eval.batch_size), device)
-    record["predict_seconds"] = time.perf_counter() - t_pred
-    frame = score(pred["composite"], images, test_masks, names, lpips)
+            def batches(step: int, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+                rng = np.random.default_rng([seed, 3, step, k])
+                return sampler.batch(step, bs, k), _mask_batch(mask_spec, rng, bs, res)
+
+            options = TrainOptions(**OmegaConf.to_container(cfg.train, resolve=True))
+            extra = {"model_name": cfg.model.name, "config": OmegaConf.to_container(cfg)}
+            record["train"] = train(model, batches, options, run_dir, device, extra)
+        else:
+            record["train"] = None
+        t_pred = time.perf_counter()
+        pred = predict(model, images, masks, int(cfg.eval.batch_size), device)
+        record["predict_seconds"] = time.perf_counter() - t_pred
+        record["predict_seconds_per_image"] = record["predict_seconds"] / len(images)
+
+    frame = score(pred["composite"], images, masks, names, lpips, convention=convention)
     frame.to_csv(run_dir / "per_image.csv", index=False)
     if cfg.eval.save_predictions:
-        save_pngs(run_dir / "predictions", pred["composite"], names)
+        if not external:
+            save_pngs(run_dir / "predictions", pred["composite"], names)
+        save_pngs(run_dir / "ground_truth", images, names)
+        save_masks(run_dir / "test_masks", masks, names)
     save_grid(
         run_dir / "grid.png",
         images,
-        test_masks,
+        masks,
         pred["output"],
         pred["composite"],
         int(cfg.eval.grid_rows),
     )
-    record.update(summarize(frame))
+    record.update(summarize(frame, convention))
     record["lpips"] = {"available": lpips.available, "reason": lpips.reason}
     record["status"] = "ok"
     record["seconds"] = time.perf_counter() - t_start
@@ -176,6 +362,11 @@ def run(cfg: DictConfig, run_dir: str | os.PathLike) -> dict[str, Any]:
 
 def record_failure(run_dir: str | os.PathLike, cfg: DictConfig, exc: BaseException) -> None:
     """Leave a ``metrics.json`` with ``status: failed`` and the error (for sweeps)."""
+    try:
+        proto: dict[str, Any] | None = protocol(cfg)
+    except Exception:  # noqa: BLE001 - the failure record must be written regardless
+        proto = None
+    Path(run_dir).mkdir(parents=True, exist_ok=True)
     write_json(
         Path(run_dir) / "metrics.json",
         {
@@ -183,6 +374,9 @@ def record_failure(run_dir: str | os.PathLike, cfg: DictConfig, exc: BaseExcepti
             "model": cfg.model.name,
             "mask": cfg.mask.name,
             "data": cfg.data.name,
+            "resolution": int(cfg.data.resolution),
+            "seed": int(cfg.seed),
+            "protocol": proto,
             "error": f"{type(exc).__name__}: {exc}",
             "traceback": traceback.format_exc(),
         },

@@ -1,4 +1,6 @@
-"""Each metric against a hand computation; the LPIPS availability rules."""
+"""Each metric against a hand computation or the library call it follows, for the three
+conventions (inpaintbench, mmagic, edgeconnect); the pitfalls table of protocol.md section 2
+reproduced (composite versus raw); the LPIPS availability rules."""
 
 from __future__ import annotations
 
@@ -8,7 +10,15 @@ import numpy as np
 import pytest
 import torch
 
-from benchmarks.metrics import LPIPSScorer, aggregate, image_metrics, quantize
+from benchmarks.metrics import (
+    CONVENTIONS,
+    LPIPSScorer,
+    aggregate,
+    image_metrics,
+    quantize,
+    rgb_to_gray,
+    to_levels,
+)
 from zoo._weights import MissingWeightsError
 
 
@@ -114,3 +124,205 @@ def test_lpips_with_a_generated_backbone_matches_the_lpips_package(fake_torch_ho
     with torch.no_grad():
         expected = reference(a, b).flatten().double()
     torch.testing.assert_close(scorer(a, b), expected, rtol=1e-5, atol=1e-6)
+
+
+# ----------------------------------------------------------------- metric conventions
+def _floats(shape, seed):
+    """Random images in [-1, 1] that are NOT on the 8-bit grid (float64)."""
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(shape, generator=g, dtype=torch.float64) * 2 - 1
+
+
+def _hole(n, h, w, seed):
+    g = torch.Generator().manual_seed(seed)
+    mask = torch.zeros(n, 1, h, w, dtype=torch.float64)
+    for i in range(n):
+        top, left = torch.randint(0, h // 2, (2,), generator=g).tolist()
+        mask[i, :, top : top + h // 3, left : left + w // 4] = 1
+    return mask
+
+
+def _matlab_ssim_cv2(a: np.ndarray, b: np.ndarray) -> float:
+    """mmagic's SSIM written with the OpenCV calls it uses: a, b are H x W x C on [0, 255]."""
+    import cv2
+
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    k = cv2.getGaussianKernel(11, 1.5)
+    window = np.outer(k, k.transpose())
+    values = []
+    for ch in range(a.shape[2]):
+        x, y = a[..., ch].astype(np.float64), b[..., ch].astype(np.float64)
+        mu1 = cv2.filter2D(x, -1, window)[5:-5, 5:-5]
+        mu2 = cv2.filter2D(y, -1, window)[5:-5, 5:-5]
+        s1 = cv2.filter2D(x * x, -1, window)[5:-5, 5:-5] - mu1**2
+        s2 = cv2.filter2D(y * y, -1, window)[5:-5, 5:-5] - mu2**2
+        s12 = cv2.filter2D(x * y, -1, window)[5:-5, 5:-5] - mu1 * mu2
+        ssim_map = ((2 * mu1 * mu2 + c1) * (2 * s12 + c2)) / (
+            (mu1**2 + mu2**2 + c1) * (s1 + s2 + c2)
+        )
+        values.append(ssim_map.mean())
+    return float(np.mean(values))
+
+
+@pytest.mark.parametrize("size", [(16, 16), (24, 40), (33, 21)])
+def test_mmagic_convention_matches_hand_computation(size):
+    """PSNR on [0, 255] floats (not rounded), MATLAB SSIM via cv2.filter2D, hole MAE x 100."""
+    h, w = size
+    pred, target, mask = _floats((2, 3, h, w), 5), _floats((2, 3, h, w), 6), _hole(2, h, w, 7)
+    got = image_metrics(pred, target, mask, "mmagic")
+    a, b = ((pred + 1) * 127.5).numpy(), ((target + 1) * 127.5).numpy()  # float, not rounded
+    for n in range(2):
+        err = a[n] - b[n]
+        hole = np.broadcast_to(mask[n].numpy() > 0, err.shape)
+        psnr = 20 * math.log10(255 / math.sqrt(np.mean(err**2)))
+        assert got["psnr"][n].item() == pytest.approx(psnr, abs=1e-10)
+        mae = np.abs(err[hole] / 255).sum() / hole.sum() * 100  # hole pixels x channels
+        assert got["l1_hole"][n].item() == pytest.approx(mae, abs=1e-10)
+        assert got["l1"][n].item() == pytest.approx(np.abs(err / 255).mean() * 100, abs=1e-10)
+        psnr_hole = 20 * math.log10(255 / math.sqrt(np.mean(err[hole] ** 2)))
+        assert got["psnr_hole"][n].item() == pytest.approx(psnr_hole, abs=1e-10)
+        ref = _matlab_ssim_cv2(a[n].transpose(1, 2, 0), b[n].transpose(1, 2, 0))
+        assert got["ssim"][n].item() == pytest.approx(ref, abs=1e-10)
+
+
+def test_mmagic_does_not_round():
+    target = _levels((1, 3, 16, 16), 8).clamp(max=254 / 127.5 - 1)  # room above every pixel
+    pred = target + 0.3 / 127.5  # 0.3 of a level above every pixel
+    got = image_metrics(pred, target, torch.ones(1, 1, 16, 16, dtype=torch.float64), "mmagic")
+    assert got["psnr"].item() == pytest.approx(20 * math.log10(255 / 0.3), abs=1e-9)
+    assert got["l1_hole"].item() == pytest.approx(0.3 / 255 * 100, abs=1e-12)
+    rounded = image_metrics(pred, target, torch.ones(1, 1, 16, 16), "inpaintbench")
+    assert math.isnan(rounded["psnr"].item())  # rounding erases the 0.3-level error
+
+
+@pytest.mark.parametrize("size", [(51, 51), (56, 64), (64, 80)])
+def test_edgeconnect_convention_matches_skimage(size):
+    """Truncated 8-bit levels, rgb2gray, PSNR / SSIM(win 51) as skimage computes them, and
+    the relative MAE sum|a-b| / sum(a+b)."""
+    from skimage.color import rgb2gray
+    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+    h, w = size
+    target, mask = _levels((2, 3, h, w), 10), _hole(2, h, w, 11)
+    # predictions between levels, away from them by more than TRUNCATION_TOLERANCE
+    g = torch.Generator().manual_seed(9)
+    level = torch.randint(0, 255, (2, 3, h, w), generator=g).double()
+    frac = 0.001 + 0.998 * torch.rand((2, 3, h, w), generator=g, dtype=torch.float64)
+    pred = (level + frac) / 127.5 - 1
+    got = image_metrics(pred, target, mask, "edgeconnect")
+    # EdgeConnect saves (x * 255).int(): truncation; the ground truth is the 8-bit file itself
+    pred_u8 = (((pred + 1) / 2) * 255).int().numpy().astype(np.uint8).transpose(0, 2, 3, 1)
+    gt_u8 = torch.round((target + 1) * 127.5).numpy().astype(np.uint8).transpose(0, 2, 3, 1)
+    for n in range(2):
+        gp, gg = rgb2gray(pred_u8[n]), rgb2gray(gt_u8[n])  # uint8 -> [0, 1] float64, BT.709
+        assert got["psnr"][n].item() == pytest.approx(
+            peak_signal_noise_ratio(gg, gp, data_range=1), abs=1e-9
+        )
+        ssim = structural_similarity(gg, gp, win_size=51, data_range=1)
+        assert got["ssim"][n].item() == pytest.approx(ssim, abs=1e-10)
+        rel = np.abs(gg - gp).sum() / (gg + gp).sum()
+        assert got["l1"][n].item() == pytest.approx(rel, abs=1e-12)
+        hole = mask[n, 0].numpy() > 0
+        rel_hole = np.abs(gg - gp)[hole].sum() / (gg + gp)[hole].sum()
+        assert got["l1_hole"][n].item() == pytest.approx(rel_hole, abs=1e-12)
+
+
+def test_truncation_keeps_exact_levels():
+    """Ground-truth pixels are exact 8-bit levels; as float32 in [-1, 1] a plain floor would
+    drop 63 of the 256 levels by one (they come back up to 3.8e-6 levels short), the
+    tolerance (1e-4 levels) keeps every one."""
+    u = torch.arange(256)
+    x = u.float() / 127.5 - 1  # how benchmarks.data makes test images
+    assert int((torch.floor((x.double() + 1) * 127.5) != u).sum()) > 0
+    torch.testing.assert_close(to_levels(x, "truncate"), u.double(), rtol=0, atol=0)
+    torch.testing.assert_close(to_levels(x, "round"), u.double(), rtol=0, atol=0)
+    # anything between levels is truncated, not rounded
+    mid = torch.tensor([(10.9 / 127.5) - 1], dtype=torch.float64)
+    assert to_levels(mid, "truncate").item() == 10 and to_levels(mid, "round").item() == 11
+
+
+def test_rgb_to_gray_matches_skimage():
+    from skimage.color import rgb2gray
+
+    x = torch.rand(2, 3, 9, 7, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    want = np.stack([rgb2gray(x[i].permute(1, 2, 0).numpy()) for i in range(2)])
+    torch.testing.assert_close(rgb_to_gray(x)[:, 0], torch.from_numpy(want), rtol=0, atol=1e-15)
+
+
+def test_convention_errors_and_not_applicable_values():
+    with pytest.raises(ValueError, match="inpaintbench, mmagic, edgeconnect"):
+        image_metrics(
+            torch.zeros(1, 3, 8, 8), torch.zeros(1, 3, 8, 8), torch.zeros(1, 1, 8, 8), "x"
+        )
+    small = _levels((1, 3, 40, 40), 12)
+    with pytest.raises(ValueError, match="at least 51x51"):
+        image_metrics(small, small, torch.zeros(1, 1, 40, 40), "edgeconnect")
+    img = _levels((1, 3, 16, 16), 13)
+    got = image_metrics(img, img, torch.zeros(1, 1, 16, 16), "mmagic")
+    assert math.isnan(got["psnr"].item())  # mmagic: inf; here not applicable
+    assert math.isnan(got["l1_hole"].item()) and got["ssim"].item() == pytest.approx(1.0)
+    for name, conv in CONVENTIONS.items():
+        assert conv["name"] == name and set(conv["table"]) <= set(conv["labels"])
+        for key in ("psnr", "ssim", "l1", "lpips", "quantization", "scored_image"):
+            assert conv[key], (name, key)
+
+
+def _pitfall_images():
+    """protocol.md section 2: astronaut at 256^2, centred 128^2 hole, prediction = Gaussian
+    blur sigma 3 + N(0, 3) noise, everywhere (raw) or only in the hole (composite), uint8."""
+    import cv2
+    import skimage.data
+
+    img = cv2.resize(skimage.data.astronaut(), (256, 256), interpolation=cv2.INTER_AREA)
+    img = img.astype(np.float64)
+    noise = np.random.default_rng(0).normal(0, 3, img.shape)
+    raw = np.clip(np.round(cv2.GaussianBlur(img, (0, 0), 3) + noise), 0, 255)
+    mask = np.zeros((256, 256))
+    mask[64:192, 64:192] = 1
+    composite = np.where(mask[..., None] > 0, raw, img)
+
+    def tensor(a):
+        return torch.from_numpy(a).permute(2, 0, 1)[None] / 127.5 - 1
+
+    return tensor(raw), tensor(composite), tensor(img), torch.from_numpy(mask)[None, None]
+
+
+# protocol.md section 2 table (raw, composite) per (convention, metric); our crop of the
+# astronaut and noise draw are not the table's, hence the tolerances
+PITFALLS = [
+    ("mmagic", "psnr", 19.95, 25.22, 0.05),  # PSNR RGB [0, 255]
+    ("mmagic", "ssim", 0.554, 0.865, 0.005),  # Gaussian 11/1.5, Wang/MATLAB
+    ("inpaintbench", "ssim", 0.561, 0.876, 0.005),  # torchmetrics 1.9, reflect pad
+    ("edgeconnect", "ssim", 0.862, 0.949, 0.005),  # gray, 51 x 51
+    ("inpaintbench", "l1", 0.065, 0.019, 0.003),  # L1 whole image
+    ("inpaintbench", "l1_hole", 0.075, 0.075, 0.003),  # L1 hole only
+    ("mmagic", "l1_hole", 7.5, 7.5, 0.3),  # mmagic MAE = L1 hole x 100
+    ("edgeconnect", "l1", 0.070, 0.020, 0.003),  # relative MAE, gray
+]
+
+
+@pytest.fixture(scope="module")
+def pitfall_scores():
+    """{(convention, "raw" | "composite"): metrics} for the pitfalls images (computed once)."""
+    raw, composite, target, mask = _pitfall_images()
+    return {
+        (conv, kind): image_metrics(pred, target, mask, conv)
+        for conv in CONVENTIONS
+        for kind, pred in (("raw", raw), ("composite", composite))
+    }
+
+
+@pytest.mark.parametrize("convention,metric,raw_value,composite_value,tol", PITFALLS)
+def test_pitfalls_table_composite_versus_raw(
+    pitfall_scores, convention, metric, raw_value, composite_value, tol
+):
+    got_raw = pitfall_scores[(convention, "raw")][metric].item()
+    got_comp = pitfall_scores[(convention, "composite")][metric].item()
+    assert got_raw == pytest.approx(raw_value, abs=tol)
+    assert got_comp == pytest.approx(composite_value, abs=tol)
+    if metric.endswith("_hole"):  # the hole holds the same pixels in both
+        assert got_raw == pytest.approx(got_comp, abs=1e-12)
+    elif metric.startswith(("psnr", "ssim")):
+        assert got_comp > got_raw  # compositing flatters every whole-image metric
+    else:
+        assert got_comp < got_raw
