@@ -136,6 +136,7 @@ def train(
     """
     run_dir = Path(run_dir)
     ckpt_path = run_dir / "checkpoints" / CHECKPOINT_NAME
+    run_dir.mkdir(parents=True, exist_ok=True)  # the log is written before any checkpoint
     model.to(device).train()
     optimizers = model.configure_optimizers()
     start = 0
