@@ -14,6 +14,12 @@ torch RNG states and the step; they are written atomically (temporary file, fsyn
 so a kill at any moment leaves the previous checkpoint intact, and ``resume=True`` continues
 exactly where the checkpoint left off.  A NaN or Inf loss stops the run naming the step and
 the term (or, with ``nan_policy="skip"``, skips that update and counts it).
+
+``ddp=True`` (under ``torchrun``) trains data-parallel: each rank takes its slice of every
+global batch and the gradients are averaged over the ranks before each optimizer step
+(:mod:`benchmarks.distributed`, which also says which losses make that equal to a
+single-process run); only rank 0 writes the checkpoint, the CSV log and TensorBoard events.
+One step of the loop is :func:`train_step`, which ``benchmarks.speed`` times.
 """
 
 from __future__ import annotations
@@ -33,7 +39,16 @@ from tqdm import tqdm
 from zoo._weights import load_state_dict
 from zoo.models import InpaintModel
 
-__all__ = ["TrainOptions", "NonFiniteLossError", "train", "save_checkpoint", "CHECKPOINT_NAME"]
+from .distributed import Distributed, setup
+
+__all__ = [
+    "TrainOptions",
+    "NonFiniteLossError",
+    "train",
+    "train_step",
+    "save_checkpoint",
+    "CHECKPOINT_NAME",
+]
 
 CHECKPOINT_NAME = "last.pt"
 BatchFn = Callable[[int, int], tuple[torch.Tensor, torch.Tensor]]
@@ -54,6 +69,7 @@ class TrainOptions:
     nan_policy: str = "stop"  # stop | skip
     max_skipped: int = 10
     progress: bool = True
+    ddp: bool = False  # data-parallel over torchrun ranks (benchmarks.distributed)
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
@@ -121,6 +137,145 @@ def _tensorboard(run_dir: Path):
     return SummaryWriter(log_dir=str(run_dir / "tensorboard"))
 
 
+def _autocast(device: torch.device, enabled: bool):
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
+
+
+def _batch(
+    batches: BatchFn, step: int, k: int, device: torch.device, ddp: Distributed | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Batch ``k`` of step ``step`` (this rank's slice of it under DDP) on ``device``."""
+    image, mask = batches(step, k)
+    if ddp is not None:
+        image, mask = ddp.local_slice(image), ddp.local_slice(mask)
+    return image.to(device), mask.to(device)
+
+
+def _update(
+    optimizer: torch.optim.Optimizer,
+    loss: torch.Tensor,
+    logs: dict[str, torch.Tensor],
+    what: str,
+    step: int,
+    ddp: Distributed | None,
+) -> tuple[dict[str, torch.Tensor], str]:
+    """Check the loss (rank-averaged under DDP), then backward, average gradients, step.
+
+    Returns the logged terms and ``""``, or the message naming a non-finite loss (then
+    nothing is updated)."""
+    checked = loss
+    if ddp is not None:
+        checked, logs = ddp.average_logs(loss, logs)
+    problem = _check_finite(checked, logs, what, step)
+    if problem:
+        return logs, problem
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if ddp is not None:
+        ddp.average_gradients(p for group in optimizer.param_groups for p in group["params"])
+    optimizer.step()
+    return logs, ""
+
+
+def train_step(
+    model: InpaintModel,
+    optimizers: dict[str, torch.optim.Optimizer],
+    batches: BatchFn,
+    step: int,
+    device: torch.device,
+    *,
+    amp: bool = False,
+    ddp: Distributed | None = None,
+) -> tuple[dict[str, torch.Tensor], str]:
+    """One step of the loop (module docstring, points 1-4) on a model in training mode.
+
+    Returns the logged terms (``d/<term>`` of the last discriminator update, ``g/<term>``)
+    and ``""``, or a message naming the step and the non-finite loss term, in which case the
+    update that found it (and every later one of this step) was not applied.
+    """
+    use_amp = amp and device.type == "cuda"
+    # discriminator parameters that train; frozen ones (a model's stage choice) stay frozen
+    d_params = [p for p in model.discriminators.parameters() if p.requires_grad]
+    image, mask = _batch(batches, step, 0, device, ddp)
+    train_g, train_d = model.phases(step)
+    logs: dict[str, torch.Tensor] = {}
+    with torch.set_grad_enabled(train_g), _autocast(device, use_amp):
+        out = model(image, mask)
+    problem = ""
+    if train_d:
+        d_logs: dict[str, torch.Tensor] = {}
+        for k in range(model.d_steps):
+            if k == 0:
+                d_img, d_mask, d_out = image, mask, {n: v.detach() for n, v in out.items()}
+            else:
+                d_img, d_mask = _batch(batches, step, k, device, ddp)
+                with torch.no_grad(), _autocast(device, use_amp):
+                    d_out = model(d_img, d_mask)
+            with _autocast(device, use_amp):
+                d_loss, d_logs = model.discriminator_loss(d_img, d_mask, d_out, step)
+            d_logs, problem = _update(
+                optimizers["discriminator"], d_loss, d_logs, "discriminator", step, ddp
+            )
+            if problem:
+                break
+        logs.update({f"d/{k}": v for k, v in d_logs.items()})
+    if train_g and not problem:
+        _set_requires_grad(d_params, False)  # the generator update must not move the critics
+        try:
+            with _autocast(device, use_amp):
+                g_loss, g_logs = model.generator_loss(image, mask, out, step)
+            g_logs, problem = _update(
+                optimizers["generator"], g_loss, g_logs, "generator", step, ddp
+            )
+        finally:
+            _set_requires_grad(d_params, True)
+        logs.update({f"g/{k}": v for k, v in g_logs.items()})
+    return logs, problem
+
+
+def _read_checkpoint(path: Path, ddp: Distributed | None) -> dict[str, Any]:
+    """The checkpoint at ``path``; under DDP rank 0 reads it and sends it to every rank (the
+    other ranks' run directories need not hold it)."""
+    payload: dict[str, Any] | None = None
+    if ddp is None or ddp.is_main:
+        try:
+            payload = {"state": load_state_dict(path) if path.exists() else None}
+        except Exception as exc:
+            if ddp is not None:  # tell the waiting ranks before failing here
+                ddp.broadcast_object({"error": f"{type(exc).__name__}: {exc}"})
+            raise
+    if ddp is not None:
+        payload = ddp.broadcast_object(payload)
+        if "error" in payload:
+            raise RuntimeError(f"rank 0 could not read the checkpoint {path}: {payload['error']}")
+    if payload["state"] is None:
+        raise FileNotFoundError(
+            f"train.resume=true but there is no checkpoint at {path}; resume by "
+            f"running in the killed run's directory (hydra.run.dir=<that dir>)"
+        )
+    return payload["state"]
+
+
+def _rng_state() -> dict[str, Any]:
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+
+
+def _restore_rng(rng: dict[str, Any], ddp: Distributed | None) -> None:
+    """This process's random streams from a checkpoint's ``rng`` entry (its own rank's when
+    the checkpoint was written by as many ranks; otherwise rank 0's, forked per rank)."""
+    ranks = rng.get("ranks")
+    exact = ddp is None or (ranks is not None and len(ranks) == ddp.world)
+    mine = ranks[ddp.rank] if ddp is not None and exact else rng
+    torch.set_rng_state(mine["torch"])
+    if torch.cuda.is_available() and mine.get("cuda"):
+        torch.cuda.set_rng_state_all(mine["cuda"])
+    if not exact:
+        ddp.seed_rank_stream()
+
+
 def train(
     model: InpaintModel,
     batches: BatchFn,
@@ -131,107 +286,90 @@ def train(
 ) -> dict[str, Any]:
     """Train ``model`` for ``options.steps`` steps; return a summary for ``metrics.json``.
 
-    ``batches(step, k)`` returns the (image, mask) batch number ``k`` of step ``step`` on CPU;
+    ``batches(step, k)`` returns the (image, mask) batch number ``k`` of step ``step`` on CPU
+    (the global batch: under DDP every rank calls it and keeps its slice);
     ``extra_state`` (config, model name, ...) is stored in every checkpoint.
     """
     run_dir = Path(run_dir)
     ckpt_path = run_dir / "checkpoints" / CHECKPOINT_NAME
     run_dir.mkdir(parents=True, exist_ok=True)  # the log is written before any checkpoint
+    ddp: Distributed | None = None
+    if options.ddp:
+        ddp, device = setup(device)
+    try:
+        return _train(model, batches, options, run_dir, ckpt_path, device, ddp, extra_state)
+    finally:
+        if ddp is not None and ddp.owns_group:
+            ddp.close()
+
+
+def _train(
+    model: InpaintModel,
+    batches: BatchFn,
+    options: TrainOptions,
+    run_dir: Path,
+    ckpt_path: Path,
+    device: torch.device,
+    ddp: Distributed | None,
+    extra_state: dict[str, Any] | None,
+) -> dict[str, Any]:
+    if ddp is not None and options.batch_size % ddp.world:
+        raise ValueError(
+            f"train.batch_size={options.batch_size} is not divisible by the {ddp.world} DDP "
+            f"ranks; use a global batch size that is a multiple of --nproc_per_node"
+        )
+    main = ddp is None or ddp.is_main  # only rank 0 writes files
     model.to(device).train()
+    if ddp is not None:
+        ddp.broadcast_module(model)  # every rank starts from rank 0's weights
     optimizers = model.configure_optimizers()
     start = 0
     if options.resume:
-        if not ckpt_path.exists():
-            raise FileNotFoundError(
-                f"train.resume=true but there is no checkpoint at {ckpt_path}; resume by "
-                f"running in the killed run's directory (hydra.run.dir=<that dir>)"
-            )
-        state = load_state_dict(ckpt_path)
+        state = _read_checkpoint(ckpt_path, ddp)
         model.load_trained_state(state["trained_state"])
         for name, opt in optimizers.items():
             opt.load_state_dict(state["optimizers"][name])
-        torch.set_rng_state(state["rng"]["torch"])
-        if torch.cuda.is_available() and state["rng"].get("cuda"):
-            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+        _restore_rng(state["rng"], ddp)
         start = int(state["step"])
+    elif ddp is not None:
+        ddp.seed_rank_stream()
 
-    use_amp = options.amp and device.type == "cuda"
-    # discriminator parameters that train; frozen ones (a model's stage choice) stay frozen
-    d_params = [p for p in model.discriminators.parameters() if p.requires_grad]
-    log = _CsvLog(run_dir / "train_log.csv", start)
-    writer = _tensorboard(run_dir)
+    log = _CsvLog(run_dir / "train_log.csv", start) if main else None
+    writer = _tensorboard(run_dir) if main else None
     skipped = 0
     last: dict[str, float] = {}
     t0 = time.perf_counter()
 
     def checkpoint(step: int) -> None:
-        save_checkpoint(
-            ckpt_path,
-            {
-                "format": 1,
-                "step": step,
-                "trained_state": model.trained_state(),
-                "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
-                "rng": {
-                    "torch": torch.get_rng_state(),
-                    "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        rng = _rng_state()
+        if ddp is not None:  # a collective: every rank takes part, rank 0 writes
+            rng["ranks"] = ddp.gather_objects(_rng_state())
+        if main:
+            save_checkpoint(
+                ckpt_path,
+                {
+                    "format": 1,
+                    "step": step,
+                    "trained_state": model.trained_state(),
+                    "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
+                    "rng": rng,
+                    **(extra_state or {}),
                 },
-                **(extra_state or {}),
-            },
-        )
+            )
 
     bar = tqdm(
         range(start, options.steps),
         initial=start,
         total=options.steps,
-        disable=not options.progress,
+        disable=not (options.progress and main),
         desc="train",
         dynamic_ncols=True,
     )
     for step in bar:
-        image, mask = (t.to(device) for t in batches(step, 0))
-        train_g, train_d = model.phases(step)
-        logs: dict[str, torch.Tensor] = {}
-        with (
-            torch.set_grad_enabled(train_g),
-            torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp),
-        ):
-            out = model(image, mask)
-        problem = ""
-        if train_d:
-            _set_requires_grad(d_params, True)
-            d_logs: dict[str, torch.Tensor] = {}
-            for k in range(model.d_steps):
-                if k == 0:
-                    d_img, d_mask, d_out = image, mask, {n: v.detach() for n, v in out.items()}
-                else:
-                    d_img, d_mask = (t.to(device) for t in batches(step, k))
-                    with (
-                        torch.no_grad(),
-                        torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp),
-                    ):
-                        d_out = model(d_img, d_mask)
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-                    d_loss, d_logs = model.discriminator_loss(d_img, d_mask, d_out, step)
-                problem = _check_finite(d_loss, d_logs, "discriminator", step)
-                if problem:
-                    break
-                optimizers["discriminator"].zero_grad(set_to_none=True)
-                d_loss.backward()
-                optimizers["discriminator"].step()
-            logs.update({f"d/{k}": v for k, v in d_logs.items()})
-        if train_g and not problem:
-            _set_requires_grad(d_params, False)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-                g_loss, g_logs = model.generator_loss(image, mask, out, step)
-            problem = _check_finite(g_loss, g_logs, "generator", step)
-            if not problem:
-                optimizers["generator"].zero_grad(set_to_none=True)
-                g_loss.backward()
-                optimizers["generator"].step()
-            _set_requires_grad(d_params, True)
-            logs.update({f"g/{k}": v for k, v in g_logs.items()})
-        if problem:
+        logs, problem = train_step(
+            model, optimizers, batches, step, device, amp=options.amp, ddp=ddp
+        )
+        if problem:  # under DDP every rank sees the same (rank-averaged) verdict
             if options.nan_policy == "skip" and skipped < options.max_skipped:
                 skipped += 1
                 for opt in optimizers.values():
@@ -245,7 +383,7 @@ def train(
 
         last = {k: float(v) for k, v in logs.items()}
         done = step + 1
-        if done % options.log_every == 0 or done == options.steps:
+        if main and (done % options.log_every == 0 or done == options.steps):
             rate = (done - start) / max(time.perf_counter() - t0, 1e-9)
             log.append({"step": done, **last, "it_per_s": rate})
             bar.set_postfix({k.split("/")[-1]: f"{v:.3g}" for k, v in list(last.items())[:4]})
@@ -266,6 +404,7 @@ def train(
         "seconds": seconds,
         "it_per_s": steps_run / seconds if seconds > 0 and steps_run else math.nan,
         "skipped_batches": skipped,
+        "world_size": 1 if ddp is None else ddp.world,
         "final_losses": last,
         "checkpoint": str(ckpt_path) if ckpt_path.exists() else None,
     }

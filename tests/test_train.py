@@ -13,7 +13,13 @@ import pytest
 import torch
 import torch.nn as nn
 
-from benchmarks.train import CHECKPOINT_NAME, NonFiniteLossError, TrainOptions, save_checkpoint
+from benchmarks.train import (
+    CHECKPOINT_NAME,
+    NonFiniteLossError,
+    TrainOptions,
+    save_checkpoint,
+    train_step,
+)
 from benchmarks.train import train as run_training
 from zoo._weights import load_state_dict
 from zoo.models import InpaintModel
@@ -207,3 +213,32 @@ def test_sigkill_then_resume_matches_uninterrupted(tmp_path):
     for part in ("generator", "discriminators"):
         for k, v in a["trained_state"][part].items():
             torch.testing.assert_close(b["trained_state"][part][k], v, rtol=0, atol=0, msg=k)
+
+
+def test_train_is_train_step_in_a_loop(tmp_path):
+    """The loop adds checkpoints and logs around ``train_step``, nothing that changes weights."""
+    torch.manual_seed(0)
+    looped = TinyGAN()
+    run_training(looped, batches, _opts(), tmp_path, torch.device("cpu"))
+    torch.manual_seed(0)
+    stepped = TinyGAN().train()
+    optimizers = stepped.configure_optimizers()
+    for step in range(6):
+        logs, problem = train_step(stepped, optimizers, batches, step, torch.device("cpu"))
+        assert problem == "" and set(logs) == {"d/hinge", "g/l1", "g/adv"}
+    a, b = _weights(looped), _weights(stepped)
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=k)
+
+
+def test_train_step_reports_a_nan_and_applies_no_generator_update():
+    torch.manual_seed(0)
+    model = TinyGAN(poison_step=3).train()
+    optimizers = model.configure_optimizers()
+    before = {k: v.clone() for k, v in model.generator.state_dict().items()}
+    logs, problem = train_step(model, optimizers, batches, 3, torch.device("cpu"))
+    assert problem == "non-finite generator loss at step 3 (terms: l1)"
+    for k, v in model.generator.state_dict().items():
+        torch.testing.assert_close(v, before[k], rtol=0, atol=0)
+    # the critics were unfrozen again after the refused generator update
+    assert all(p.requires_grad for p in model.discriminators.parameters())
