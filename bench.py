@@ -47,6 +47,8 @@ def main(cfg: DictConfig) -> float | None:
         if sweeping:  # one failing job must not stop the others
             return None
         raise
+    if record["status"] != "ok":  # a DDP rank > 0 only trained; rank 0 reports
+        return None
     o = record["overall"]
     log.info(
         "%s on %s/%s: PSNR %.2f dB (hole %.2f), SSIM %.4f, L1 %.4f (hole %.4f), LPIPS %s",

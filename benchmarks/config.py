@@ -56,6 +56,7 @@ class TrainConfig:
     nan_policy: str = "stop"
     max_skipped: int = 10
     progress: bool = True
+    ddp: bool = False  # data-parallel under torchrun (benchmarks/distributed.py)
 
 
 @dataclass

@@ -49,6 +49,7 @@ from .data import (
     make_test_set,
     split_sources,
 )
+from .distributed import is_main_process
 from .evaluate import (
     load_predictions,
     predict,
@@ -330,6 +331,9 @@ def run(cfg: DictConfig, run_dir: str | os.PathLike) -> dict[str, Any]:
             options = TrainOptions(**OmegaConf.to_container(cfg.train, resolve=True))
             extra = {"model_name": cfg.model.name, "config": OmegaConf.to_container(cfg)}
             record["train"] = train(model, batches, options, run_dir, device, extra)
+            if not is_main_process():  # DDP: rank 0 alone predicts, scores, writes
+                record["status"] = "trained (DDP rank > 0)"
+                return record
         else:
             record["train"] = None
         t_pred = time.perf_counter()
