@@ -133,7 +133,9 @@ def test_cpu_peak_is_the_high_water_mark_not_the_sum():
         for _ in range(3):  # three 64 MiB buffers, never two at once
             x = _touch(64)
             del x
-    assert mem.peak == pytest.approx(64 * MIB, abs=12 * MIB)
+    # The allocator may keep one freed buffer mapped while the next is written (seen once in
+    # CI under load: 128 MiB), so the bound is "one or two buffers", never the 192 MiB sum.
+    assert 52 * MIB <= mem.peak <= 2 * 64 * MIB + 12 * MIB
 
 
 @linux_only
