@@ -62,6 +62,14 @@ def main(cfg: DictConfig) -> float | None:
         o["l1_hole"],
         f"{o['lpips']:.4f}" if record["lpips"]["available"] else "n/a",
     )
+    for name, b in record.get("baselines", {}).items():
+        log.info(
+            "  %s on the same test images: PSNR %.2f dB (hole %.2f), SSIM %.4f",
+            name,
+            b["psnr"],
+            b["psnr_hole"],
+            b["ssim"],
+        )
     log.info("results in %s", run_dir)
     return o["psnr"]
 

@@ -52,7 +52,11 @@ class TrainConfig:
     checkpoint_every: int = 100
     log_every: int = 10
     resume: bool = False
-    amp: bool = False
+    # none | bf16 | fp16 (CUDA): autocast (benchmarks/accel.py); true/false = bf16/none
+    amp: str = "none"
+    channels_last: bool = False
+    compile: bool = False  # torch.compile the generator forward
+    compile_mode: str = "default"
     nan_policy: str = "stop"
     max_skipped: int = 10
     progress: bool = True
@@ -68,6 +72,13 @@ class EvalConfig:
     convention: str = "inpaintbench"  # inpaintbench | mmagic | edgeconnect (benchmarks/metrics.py)
     masks: Optional[str] = None  # noqa: UP045 - a frozen mask set (python -m masks.freeze)
     predictions: Optional[str] = None  # noqa: UP045 - score these PNGs instead of a model
+    # classical baselines scored on the same test images and masks (metrics.json "baselines")
+    baselines: list[str] = field(default_factory=lambda: ["mean_fill"])
+    # speed options of prediction (benchmarks/accel.py); baselines always run plain
+    amp: str = "none"  # none | bf16 | fp16 (CUDA)
+    channels_last: bool = False
+    compile: bool = False  # torch.compile the generator forward
+    compile_mode: str = "default"
 
 
 @dataclass

@@ -40,6 +40,7 @@ import masks as maskslib
 import zoo
 from zoo._registry import accepts
 
+from . import accel
 from .data import (
     EMBEDDED_TEST,
     DataError,
@@ -256,6 +257,44 @@ def protocol(cfg: DictConfig) -> dict[str, Any]:
     }
 
 
+def baseline_models(cfg: DictConfig) -> dict[str, zoo.InpaintModel]:
+    """The ``eval.baselines`` models (untrained ones only), less the run's own model."""
+    known = set(zoo.list_models())
+    out = {}
+    for name in cfg.eval.baselines:
+        if name not in known:
+            raise ValueError(f"eval.baselines: unknown model {name!r} (known: {sorted(known)})")
+        if name == cfg.model.name and cfg.eval.predictions is None:
+            continue
+        out[name] = zoo.create_model(name)
+        if out[name].trainable:
+            raise ValueError(f"eval.baselines: {name!r} needs training; list untrained models")
+    return out
+
+
+def score_baselines(
+    cfg: DictConfig,
+    images: torch.Tensor,
+    masks: torch.Tensor,
+    names: list[str],
+    lpips: LPIPSScorer,
+    device: torch.device,
+) -> dict[str, dict[str, Any]]:
+    """Overall metrics of each ``eval.baselines`` model on the run's own test images and masks.
+
+    Every metrics.json then carries its classical reference, scored by the same code on the
+    same pixels (the model itself is skipped when it is one of the baselines).
+    """
+    out = {}
+    for name, baseline in baseline_models(cfg).items():
+        pred = predict(baseline, images, masks, int(cfg.eval.batch_size), device)
+        frame = score(
+            pred["composite"], images, masks, names, lpips, convention=cfg.eval.convention
+        )
+        out[name] = summarize(frame, cfg.eval.convention)["overall"]
+    return out
+
+
 def run(cfg: DictConfig, run_dir: str | os.PathLike) -> dict[str, Any]:
     """Run the job described by ``cfg`` into ``run_dir``; return the metrics record."""
     run_dir = Path(run_dir)
@@ -268,8 +307,11 @@ def run(cfg: DictConfig, run_dir: str | os.PathLike) -> dict[str, Any]:
     seed, res = int(cfg.seed), int(cfg.data.resolution)
     convention = cfg.eval.convention
     check_convention(convention)
+    for section in (cfg.eval, cfg.train):  # speed options: a bad value fails before any work
+        accel.validate(section, device)
     mask_spec = _mask_spec(cfg)
     external = cfg.eval.predictions is not None
+    baseline_models(cfg)  # a wrong baseline name fails now, not after training
 
     # Data and masks first: every data error surfaces before a model is built.
     train_src, test_src = _sources(cfg)
@@ -337,7 +379,17 @@ def run(cfg: DictConfig, run_dir: str | os.PathLike) -> dict[str, Any]:
         else:
             record["train"] = None
         t_pred = time.perf_counter()
-        pred = predict(model, images, masks, int(cfg.eval.batch_size), device)
+        pred = predict(
+            model,
+            images,
+            masks,
+            int(cfg.eval.batch_size),
+            device,
+            amp=cfg.eval.amp,
+            channels_last=cfg.eval.channels_last,
+            compile=cfg.eval.compile,
+            compile_mode=cfg.eval.compile_mode,
+        )
         record["predict_seconds"] = time.perf_counter() - t_pred
         record["predict_seconds_per_image"] = record["predict_seconds"] / len(images)
 
@@ -357,6 +409,7 @@ def run(cfg: DictConfig, run_dir: str | os.PathLike) -> dict[str, Any]:
         int(cfg.eval.grid_rows),
     )
     record.update(summarize(frame, convention))
+    record["baselines"] = score_baselines(cfg, images, masks, names, lpips, device)
     record["lpips"] = {"available": lpips.available, "reason": lpips.reason}
     record["status"] = "ok"
     record["seconds"] = time.perf_counter() - t_start

@@ -102,6 +102,23 @@ def test_external_predictions_score_like_the_run_itself(tmp_path, monkeypatch):
     assert ext["overall"] == first["overall"]
 
 
+def test_baselines_are_scored_on_the_same_images_and_masks(tmp_path):
+    """metrics.json "baselines" equals the baseline's own run on the same protocol."""
+    telea = _run(tmp_path / "telea", "eval.baselines=[mean_fill,telea]")
+    assert set(telea["baselines"]) == {"mean_fill"}  # the model itself is not repeated
+    mean_fill = _run(tmp_path / "mean_fill", "model=mean_fill", "eval.baselines=[]")
+    assert mean_fill["baselines"] == {}
+    assert telea["baselines"]["mean_fill"] == mean_fill["overall"]
+    assert telea["baselines"]["mean_fill"]["psnr_hole"] < telea["overall"]["psnr_hole"]
+
+
+def test_trained_models_are_refused_as_baselines(tmp_path, no_model):
+    with pytest.raises(ValueError, match="deepfill_v2.*needs training"):
+        _run(tmp_path, "eval.baselines=[deepfill_v2]")
+    with pytest.raises(ValueError, match="unknown model 'nope'"):
+        _run(tmp_path, "eval.baselines=[nope]")
+
+
 def test_external_raw_outputs_are_flagged(tmp_path):
     """Files that change known pixels (raw outputs, not composites) are scored as given and
     the largest change outside the hole is recorded."""
