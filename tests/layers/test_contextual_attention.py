@@ -295,12 +295,63 @@ def test_float32_close_to_float64() -> None:
     )
 
 
-def test_gradients_flow() -> None:
+@pytest.mark.parametrize("chunk", [5, None])  # gathered chunks / whole matrix (in-place fuse)
+def test_gradients_flow(chunk: int | None) -> None:
     f = torch.randn(1, 4, 8, 8, dtype=DT, requires_grad=True)
     mask = box_masks(1, 8, 8, seed=9)
     torch.autograd.gradcheck(
-        lambda t: ContextualAttention(chunk_size=5)(t, t, mask), (f,), eps=1e-6, atol=1e-5
+        lambda t: ContextualAttention(chunk_size=chunk)(t, t, mask), (f,), eps=1e-6, atol=1e-5
     )
+
+
+@pytest.mark.parametrize("chunk", [None, 7])
+@pytest.mark.parametrize("fuse", [True, False])
+def test_inference_path_equals_autograd_path(chunk: int | None, fuse: bool) -> None:
+    """Without autograd the softmax is masked and flushed in place: same numbers, offsets."""
+    g = torch.Generator().manual_seed(11)
+    f = torch.randn(2, 4, 8, 12, generator=g, dtype=DT)
+    mask = box_masks(2, 8, 12, seed=12)
+    layer = ContextualAttention(fuse=fuse, chunk_size=chunk)
+    y_grad, off_grad = layer(f.clone().requires_grad_(), f, mask, return_offsets=True)
+    with torch.inference_mode():
+        y_inf, off_inf = layer(f, f, mask, return_offsets=True)
+    torch.testing.assert_close(y_inf, y_grad.detach(), rtol=0, atol=0)
+    assert torch.equal(off_inf, off_grad)
+
+
+def test_subnormal_weights_are_flushed_exactly_at_tiny() -> None:
+    """Weights >= the smallest normal float are kept, subnormal ones become 0 (in place path
+    against the masked_fill of the autograd path)."""
+    tiny = torch.finfo(DT).tiny
+    layer = ContextualAttention(softmax_scale=1.0)
+    # weights 1, ~tiny (normal), tiny / e (subnormal), 0 (underflow)
+    scores = torch.tensor([[[0.0, math.log(tiny) + 1e-9, math.log(tiny) - 1.0, -800.0]]], dtype=DT)
+    valid = torch.ones(1, 1, 4, dtype=DT)
+    ref = torch.softmax(scores, dim=-1)
+    ref = ref.masked_fill(ref < tiny, 0.0)
+    with torch.inference_mode():
+        got = layer._attention(scores.clone(), valid)
+    torch.testing.assert_close(got, ref, rtol=0, atol=0)
+    assert got[0, 0, 1] > 0 and got[0, 0, 2] == 0 and got[0, 0, 3] == 0
+
+
+@pytest.mark.parametrize("chunk", [None, 5])
+def test_separate_foreground_and_background_tensors(chunk: int | None) -> None:
+    """f is b takes shortcuts (one resize, shared windows): a copy of f gives the same."""
+    g = torch.Generator().manual_seed(13)
+    f = torch.randn(2, 4, 8, 12, generator=g, dtype=DT)
+    mask = box_masks(2, 8, 12, seed=14)
+    layer = ContextualAttention(chunk_size=chunk)
+    torch.testing.assert_close(layer(f, f.clone(), mask), layer(f, f, mask), rtol=0, atol=1e-12)
+
+
+def test_channels_last_input() -> None:
+    g = torch.Generator().manual_seed(15)
+    f = torch.randn(2, 4, 8, 12, generator=g, dtype=DT)
+    mask = box_masks(2, 8, 12, seed=16)
+    layer = ContextualAttention()
+    f_cl = f.contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(layer(f_cl, f_cl, mask), layer(f, f, mask), rtol=0, atol=0)
 
 
 # ----------------------------------------------------------------------------- resize

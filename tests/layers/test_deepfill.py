@@ -118,3 +118,31 @@ def test_tables_structure() -> None:
     assert [row[6] for row in STAGE1 + STAGE2 if row[6] != "elu"] == [None, "relu", None]
     # stage 2 merges the two branches: allconv11 reads both 4c outputs
     assert STAGE2_CONV[-1][2] + STAGE2_AFTER_ATTENTION[-1][2] == STAGE2_MERGE[0][1]
+
+
+@pytest.mark.parametrize("padding", ["same", "symmetric"])
+@pytest.mark.parametrize("act, up", [("elu", True), ("relu", True), (None, True), ("elu", False)])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_gen_conv_gradients_layouts_and_inference(padding, act, up, channels_last) -> None:
+    """In-place activations and the phase-convolution upsampling keep the gradients of the
+    plain form (interpolate, pad, conv, out-of-place activation), in either memory layout."""
+    torch.manual_seed(1)
+    layer = GenConv2d(3, 5, 3, 1, 1, activation=act, upsample=up, padding=padding).to(DT)
+    with torch.no_grad():
+        layer.conv.bias.uniform_(-0.5, 0.5)
+    x = torch.randn(2, 3, 6, 5, dtype=DT)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    x1, x2 = x.clone().requires_grad_(), x.clone().requires_grad_()
+    out = layer(x1)
+    y = F.interpolate(x2, scale_factor=2, mode="nearest") if up else x2
+    ref = F.conv2d(F.pad(y, (1, 1, 1, 1)), layer.conv.weight, layer.conv.bias)
+    ref = {"elu": F.elu, "relu": F.relu, None: lambda t: t}[act](ref)
+    assert_close(out, ref, rtol=0, atol=1e-12)
+    g = torch.randn_like(ref)
+    gx1, gw1 = torch.autograd.grad(out, (x1, layer.conv.weight), g)
+    gx2, gw2 = torch.autograd.grad(ref, (x2, layer.conv.weight), g)
+    assert_close(gx1, gx2, rtol=0, atol=1e-12)
+    assert_close(gw1, gw2, rtol=0, atol=1e-11)
+    with torch.inference_mode():
+        assert_close(layer(x), out.detach(), rtol=0, atol=0)

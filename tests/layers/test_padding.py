@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from zoo.layers.padding import SamePad2d, same_pad, same_pad_amounts
+from zoo.layers.padding import SamePad2d, conv2d_same, same_pad, same_pad_amounts
 
 
 def tf_same(size: int, k: int, s: int, d: int) -> tuple[int, int]:
@@ -116,3 +116,29 @@ def test_no_padding_returns_input() -> None:
 def test_bad_arguments(kwargs: dict, error: type) -> None:
     with pytest.raises(error):
         same_pad(torch.zeros(1, 1, 4, 4), **kwargs)
+
+
+@pytest.mark.parametrize("h, w", [(7, 8), (8, 8), (9, 6), (1, 2)])
+@pytest.mark.parametrize(
+    "k, s, d", [(3, 2, 1), (5, 2, 1), (3, 1, 2), (4, 2, 1), (2, 1, 1), (3, 1, 1), (5, 1, 1)]
+)
+def test_conv2d_same_matches_loop_and_padded_conv(h: int, w: int, k: int, s: int, d: int) -> None:
+    """conv2d_same (symmetric part as conv padding, remainder by F.pad) == the loop, and the
+    explicitly padded convolution, with and without bias, in both memory layouts."""
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(2, 3, h, w, generator=g, dtype=torch.float64)
+    wt = torch.randn(4, 3, k, k, generator=g, dtype=torch.float64)
+    bias = torch.randn(4, generator=g, dtype=torch.float64)
+    ref = _loop_conv_same(x, wt, s, d)
+    torch.testing.assert_close(conv2d_same(x, wt, None, s, d), ref, rtol=0, atol=1e-12)
+    padded = F.conv2d(same_pad(x, k, s, d), wt, bias, stride=s, dilation=d)
+    torch.testing.assert_close(conv2d_same(x, wt, bias, s, d), padded, rtol=0, atol=1e-12)
+    x_cl = x.contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(conv2d_same(x_cl, wt, bias, s, d), padded, rtol=0, atol=1e-12)
+
+
+def test_conv2d_same_bad_input() -> None:
+    with pytest.raises(ValueError, match="4-D"):
+        conv2d_same(torch.zeros(3, 8, 8), torch.zeros(4, 3, 3, 3))
+    with pytest.raises(ValueError, match="stride"):
+        conv2d_same(torch.zeros(1, 3, 8, 8), torch.zeros(4, 3, 3, 3), stride=0)

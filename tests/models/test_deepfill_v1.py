@@ -549,3 +549,26 @@ def test_optimizers_and_schedule() -> None:
         assert opt.defaults["lr"] == 1e-4 and opt.defaults["betas"] == (0.5, 0.9)
     assert model.phases(9) == (True, False) and model.phases(10) == (True, True)
     assert "discriminators" in model.trained_state()
+
+
+@pytest.mark.parametrize("padding", ["daa233", "tf"])
+def test_generator_layout_and_autograd_paths_agree(padding: str) -> None:
+    """channels_last (default) and contiguous layouts, with and without autograd (in-place
+    activations, in-place attention softmax): the same outputs."""
+    state = convert_daa233_state_dict(daa233_generator_state())["generator"]
+    gens = {}
+    for cl in (True, False):
+        gens[cl] = DeepFillV1Generator(padding=padding, channels_last=cl).to(DT).eval()
+        gens[cl].load_state_dict(state, strict=True)
+    image, mask = batch(2, 32)
+    x = image * (1 - mask)
+    with torch.inference_mode():
+        fast = gens[True](x, mask)
+        plain = gens[False](x, mask)
+    graph = gens[True](x, mask)
+    for a, b, c in zip(fast, plain, graph, strict=True):
+        assert a.is_contiguous() and a.shape == x.shape
+        assert_close(a, b, rtol=0, atol=1e-12)
+        assert_close(a, c.detach(), rtol=0, atol=1e-12)
+    graph[1].sum().backward()  # autograd works through the generator
+    assert gens[True].coarse.conv1.conv.weight.grad is not None

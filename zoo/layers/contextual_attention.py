@@ -32,13 +32,19 @@ Official code followed line by line: JiahuiYu/generative_inpainting (master = v2
 
 Implementation: all batch elements at once with ``bmm`` (no per-sample loop), scores laid out
 as (foreground position, background position) with the background axis contiguous; the
-transposed convolution is written as ``bmm`` + ``F.fold``.  Each fusion pass is a shift of the
-background flat index (a slice) plus a gather of foreground rows at their row-major /
-column-major neighbours, so the foreground positions can be processed in chunks
-(``chunk_size``) with memory ``O(chunk * L)`` instead of ``O(F * L)``: a chunk computes the raw
-scores of just the positions its two passes read (the chunk, about one grid row on each
-side, and the few positions the official flat-index wrap-around reaches).  Chunked and
-unchunked runs do the same arithmetic per position.
+transposed convolution is written as ``bmm`` + ``F.fold``.  Patch norms are ``k x k`` box sums
+of the per-pixel squared channel norm (the same sum in another order); when ``f is b`` (as in
+DeepFill) the foreground windows are the unnormalised background patches.  With
+``chunk_size=None`` (default) the whole N x F x L score matrix is built by one ``bmm`` and each
+fusion pass is a sum of diagonal shifts of it (slices: both flat indices move together, which
+is the official flat-index wrap-around), the column-major pass between two transposing copies;
+without autograd the masking, softmax flushing and scaling run in place.  With a
+``chunk_size``, each fusion pass is a shift of the background flat index (a slice) plus a
+gather of foreground rows at their row-major / column-major neighbours, so the foreground
+positions are processed in chunks with memory ``O(chunk * L)`` instead of ``O(F * L)``: a
+chunk computes the raw scores of just the positions its two passes read (the chunk, about one
+grid row on each side, and the few positions the official flat-index wrap-around reaches).
+Both do the same arithmetic per position (up to the summation order of the fusion).
 
 Deliberate deviations from the official code:
 
@@ -197,6 +203,17 @@ def _shift_add(acc: Tensor, src: Tensor, d: int) -> None:
         acc[..., -d:] += src[..., : size + d]
 
 
+def _diagonal_add(acc: Tensor, src: Tensor, d: int) -> None:
+    """``acc[..., p, l] += src[..., p + d, l + d]`` where both indices exist (in place)."""
+    nf, nb = acc.shape[-2:]
+    if abs(d) >= nf or abs(d) >= nb:
+        return
+    if d > 0:
+        acc[..., : nf - d, : nb - d] += src[..., d:, d:]
+    else:
+        acc[..., -d:, -d:] += src[..., : nf + d, : nb + d]
+
+
 def _to_column_major(x: Tensor, grid: tuple[int, int]) -> Tensor:
     """Reorder the last axis (gh*gw, row-major) to column-major order."""
     return x.unflatten(-1, grid).transpose(-1, -2).flatten(-2)
@@ -318,11 +335,21 @@ class ContextualAttention(nn.Module):
             return resize_nearest_floor(x, factor)
         return resize_nearest_tf(x, (x.shape[-2] // factor, x.shape[-1] // factor))
 
-    def _normalise(self, patches: Tensor) -> Tensor:
-        """N x C*k*k x L background patches divided by their norm (``norm`` option)."""
-        if self.norm == "additive":
-            return patches / (patches.pow(2) + self.norm_eps).sum(dim=1, keepdim=True).sqrt()
-        return patches / patches.norm(dim=1, keepdim=True).clamp_min(self.norm_eps)
+    def _patch_norms(self, b_d: Tensor, patches: int) -> Tensor:
+        """N x 1 x L norms of the ``k x k`` background patches of ``b_d`` (``norm`` option).
+
+        The squared norm of a patch is the ``k x k`` box sum (stride ``stride``, TF ``'SAME'``
+        zero padding, like the patches) of the per-pixel squared norm over channels: the same
+        sum as over the unfolded patch in another order, with C times fewer operations.
+        ``patches`` = C*k*k, the element count of a patch (for the additive epsilon).
+        """
+        k, s = self.ksize, self.stride
+        sq = b_d.pow(2).sum(dim=1, keepdim=True)  # N x 1 x hb x wb
+        box = sq.new_ones(1, 1, k, k)
+        sq = F.conv2d(same_pad(sq, k, s), box, stride=s).flatten(1).unsqueeze(1)  # N x 1 x L
+        if self.norm == "additive":  # sum(w^2 + eps) = sum(w^2) + C*k*k*eps
+            return (sq + patches * self.norm_eps).sqrt()
+        return sq.sqrt().clamp_min(self.norm_eps)
 
     def _background_valid(self, mask: Tensor | None, b: Tensor, grid: tuple[int, int]) -> Tensor:
         """N x L float: 1 where the background patch touches no hole pixel."""
@@ -346,6 +373,9 @@ class ContextualAttention(nn.Module):
         best patch.
         """
         self._check(f, b, mask)
+        same = b is f  # DeepFill attends a feature map to itself: resize it once
+        f = f.contiguous()  # patch extraction is faster on N x C x H x W memory
+        b = f if same else b.contiguous()
         n, c, fh, fw = f.shape
         bh, bw = b.shape[-2:]
         k, s, r = self.ksize, self.stride, self.rate
@@ -355,41 +385,29 @@ class ContextualAttention(nn.Module):
         raw = F.unfold(same_pad(b, kr, r * s), kr, stride=r * s)  # N x C*kr*kr x L
         # 2. matching at 1/rate
         f_d = self._downsample(f, r)  # N x C x h x w
-        b_d = self._downsample(b, r)  # N x C x hb x wb
+        b_d = f_d if same else self._downsample(b, r)  # N x C x hb x wb
         h, w = f_d.shape[-2:]
         grid = (-(-b_d.shape[-2] // s), -(-b_d.shape[-1] // s))  # background patch grid
         num_bg, num_fg = grid[0] * grid[1], h * w
         if raw.shape[-1] != num_bg:  # guaranteed by the divisibility check
             raise RuntimeError(f"raw patch grid {raw.shape[-1]} != matching grid {num_bg}")
         # 3. normalised background patches and foreground windows
-        wpat = F.unfold(same_pad(b_d, k, s), k, stride=s)  # N x C*k*k x L
-        wpat = self._normalise(wpat)
-        f_rows = F.unfold(same_pad(f_d, k, 1), k).transpose(1, 2)  # N x F x C*k*k
-        # 5. usable background patches, with the softmax scale folded in (exact: 0 or scale)
+        b_pat = F.unfold(same_pad(b_d, k, s), k, stride=s)  # N x C*k*k x L
+        wpat = b_pat / self._patch_norms(b_d, b_pat.shape[1])  # N x C*k*k x L
+        if same and s == 1:  # the foreground windows are the background patches
+            f_rows = b_pat.transpose(1, 2)  # N x F x C*k*k
+        else:
+            f_rows = F.unfold(same_pad(f_d, k, 1), k).transpose(1, 2)  # N x F x C*k*k
+        # 5. usable background patches
         valid = self._background_valid(mask, b, grid).unsqueeze(1)  # N x 1 x L
-        valid_scaled = valid * self.softmax_scale
-
-        maps = fuse_neighbours(h, w, self.fuse_k, f.device) if self.fuse else None
-        cols = f.new_empty(n, raw.shape[1], num_fg)  # N x C*kr*kr x F
-        offsets = (
-            torch.empty(n, num_fg, dtype=torch.long, device=f.device) if return_offsets else None
-        )
 
         chunk = num_fg if self.chunk_size is None else self.chunk_size
-        tiny = torch.finfo(f.dtype).tiny
-        for start in range(0, num_fg, chunk):
-            pos = torch.arange(start, min(start + chunk, num_fg), device=f.device)  # q
-            if maps is not None:
-                scores = self._fused_scores(f_rows, wpat, pos, maps, grid)  # N x q x L
-            else:
-                scores = torch.bmm(f_rows[:, start : start + pos.numel()], wpat)  # N x q x L
-            attn = torch.softmax(scores.mul_(valid_scaled), dim=-1) * valid  # N x q x L
-            del scores
-            attn.masked_fill_(attn < tiny, 0.0)  # flush subnormal weights, as TF's CPU kernels
-            if offsets is not None:
-                offsets[:, pos] = attn.argmax(dim=-1)
-            cols[:, :, pos] = torch.bmm(raw, attn.transpose(1, 2))  # N x C*kr*kr x q
-            del attn
+        if chunk >= num_fg:  # everything at once: no gathers
+            cols, offsets = self._attend_all(f_rows, wpat, raw, valid, (h, w), grid, return_offsets)
+        else:
+            cols, offsets = self._attend_chunks(
+                f_rows, wpat, raw, valid, (h, w), grid, chunk, return_offsets
+            )
 
         # 6. paste = adjoint of the 'SAME' strided patch extraction, then crop
         full = F.fold(cols, ((h - 1) * r + kr, (w - 1) * r + kr), kr, stride=r)  # N x C x .. x ..
@@ -403,6 +421,90 @@ class ContextualAttention(nn.Module):
         fx = torch.arange(num_fg, device=f.device) % w
         flow = torch.stack([by - fy, bx - fx], dim=1).view(n, 2, h, w)  # N x 2 x h x w
         return y, flow
+
+    def _attention(self, scores: Tensor, valid: Tensor) -> Tensor:
+        """Steps 5: masked scaled softmax of N x q x L ``scores`` (consumed), subnormal weights
+        flushed.  In place (same arithmetic) unless autograd needs the softmax output."""
+        scores = scores.mul_(valid * self.softmax_scale)  # exact: the factor is 0 or scale
+        attn = torch.softmax(scores, dim=-1)
+        if torch.is_grad_enabled() and attn.requires_grad:
+            attn = attn * valid
+            return attn.masked_fill(attn < torch.finfo(attn.dtype).tiny, 0.0)
+        # x > largest subnormal  <=>  x >= tiny: keeps exactly what masked_fill(x < tiny) keeps
+        tiny = torch.tensor(torch.finfo(attn.dtype).tiny, dtype=attn.dtype)
+        below_tiny = torch.nextafter(tiny, torch.zeros_like(tiny)).item()
+        return F.threshold_(attn.mul_(valid), below_tiny, 0.0)
+
+    def _attend_all(
+        self,
+        f_rows: Tensor,
+        wpat: Tensor,
+        raw: Tensor,
+        valid: Tensor,
+        fg: tuple[int, int],
+        grid: tuple[int, int],
+        return_offsets: bool,
+    ) -> tuple[Tensor, Tensor | None]:
+        """Steps 3-6 for all foreground positions at once: pasted columns N x C*kr*kr x F and
+        the argmax offsets (N x F) if asked."""
+        scores = torch.bmm(f_rows, wpat)  # N x F x L
+        if self.fuse:
+            scores = self._fuse_all(scores, fg, grid)
+        attn = self._attention(scores, valid)  # N x F x L
+        offsets = attn.argmax(dim=-1) if return_offsets else None
+        return torch.bmm(raw, attn.transpose(1, 2)), offsets  # N x C*kr*kr x F
+
+    def _fuse_all(self, scores: Tensor, fg: tuple[int, int], grid: tuple[int, int]) -> Tensor:
+        """Step 4 on the whole N x F x L score matrix: a diagonal sum over row-major flat
+        indices, then the same over column-major ones; reuses ``scores``' memory."""
+        n, num_fg, num_bg = scores.shape
+        (h, w), (gh, gw) = fg, grid
+        before = (self.fuse_k - 1) // 2
+        shifts = [d for d in range(-before, self.fuse_k - before) if d != 0]
+        out = scores.clone()  # the d = 0 term
+        for d in shifts:  # pass 1: row-major
+            _diagonal_add(out, scores, d)
+        col_major = scores.view(n, w, h, gw, gh)  # the raw scores are not needed any more
+        col_major.copy_(out.view(n, h, w, gh, gw).permute(0, 2, 1, 4, 3))  # both axes transposed
+        out.copy_(scores)
+        for d in shifts:  # pass 2: column-major
+            _diagonal_add(out, scores, d)
+        scores.view(n, h, w, gh, gw).copy_(out.view(n, w, h, gw, gh).permute(0, 2, 1, 4, 3))
+        return scores  # N x F x L, row-major again
+
+    def _attend_chunks(
+        self,
+        f_rows: Tensor,
+        wpat: Tensor,
+        raw: Tensor,
+        valid: Tensor,
+        fg: tuple[int, int],
+        grid: tuple[int, int],
+        chunk: int,
+        return_offsets: bool,
+    ) -> tuple[Tensor, Tensor | None]:
+        """:meth:`_attend_all` in chunks of ``chunk`` foreground positions (memory ``O(chunk *
+        L)``); the fusion reads the neighbours of each chunk through :func:`fuse_neighbours`."""
+        n, num_fg = f_rows.shape[:2]
+        device = f_rows.device
+        maps = fuse_neighbours(fg[0], fg[1], self.fuse_k, device) if self.fuse else None
+        cols = f_rows.new_empty(n, raw.shape[1], num_fg)  # N x C*kr*kr x F
+        offsets = (
+            torch.empty(n, num_fg, dtype=torch.long, device=device) if return_offsets else None
+        )
+        for start in range(0, num_fg, chunk):
+            pos = torch.arange(start, min(start + chunk, num_fg), device=device)  # q
+            if maps is not None:
+                scores = self._fused_scores(f_rows, wpat, pos, maps, grid)  # N x q x L
+            else:
+                scores = torch.bmm(f_rows[:, start : start + pos.numel()], wpat)  # N x q x L
+            attn = self._attention(scores, valid)  # N x q x L
+            del scores
+            if offsets is not None:
+                offsets[:, pos] = attn.argmax(dim=-1)
+            cols[:, :, pos] = torch.bmm(raw, attn.transpose(1, 2))  # N x C*kr*kr x q
+            del attn
+        return cols, offsets
 
     @staticmethod
     def _fused_scores(

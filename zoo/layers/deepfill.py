@@ -41,7 +41,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from zoo.layers.padding import same_pad
+from zoo.layers.gated_conv import interleave_phases, upsample_conv3x3
+from zoo.layers.padding import conv2d_same
 
 __all__ = [
     "STAGE1",
@@ -129,8 +130,12 @@ class GenConv2d(nn.Module):
         padding: ``"same"`` (TF ``'SAME'``, official) or ``"symmetric"`` (daa233), see the
             module docstring.
 
-    The convolution is ``self.conv`` (``padding=0``; the padding is applied before it), so
-    checkpoint keys are ``<layer>.conv.weight`` / ``.bias``.
+    The convolution is ``self.conv`` (``padding=0``; the padding is applied in ``forward``), so
+    checkpoint keys are ``<layer>.conv.weight`` / ``.bias``.  TF ``'SAME'`` runs through
+    :func:`zoo.layers.padding.conv2d_same` (no padded copy where the padding is symmetric); an
+    upsampling 3x3 stride-1 layer runs as phase convolutions at the input resolution
+    (:func:`zoo.layers.gated_conv.upsample_conv3x3`, same values, 16 instead of 36
+    multiply-adds per input pixel); activations run in place on the convolution output.
     """
 
     def __init__(
@@ -158,21 +163,28 @@ class GenConv2d(nn.Module):
     def extra_repr(self) -> str:
         return f"activation={self.activation}, upsample={self.upsample}, padding={self.padding!r}"
 
+    def _activate(self, x: Tensor) -> Tensor:
+        # in place: ELU/ReLU backward read their output, the convolution's does not need it
+        if self.activation == "elu":
+            return F.elu(x, inplace=True)
+        if self.activation == "relu":
+            return F.relu(x, inplace=True)
+        return x
+
     def forward(self, x: Tensor) -> Tensor:
+        conv = self.conv
+        k, s, d = conv.kernel_size[0], conv.stride[0], conv.dilation[0]
+        if self.upsample and (k, s, d) == (3, 1, 1):  # both paddings are 1 on every side here
+            # nearest x2 + 3x3 conv as phase convolutions at the input resolution
+            z = self._activate(upsample_conv3x3(x, conv.weight, conv.bias))  # N x 4C x H+1 x W+1
+            return interleave_phases(z, conv.out_channels)  # N x C_out x 2H x 2W
         if self.upsample:  # neuralgym resize x2, align_corners=True == floor(y / 2) for x2
             x = F.interpolate(x, scale_factor=2, mode="nearest")  # N x C x 2H x 2W
-        k, s, d = self.conv.kernel_size[0], self.conv.stride[0], self.conv.dilation[0]
-        if self.padding == "same":
-            x = same_pad(x, k, s, d)
-        else:
-            p = d * (k - 1) // 2
-            x = F.pad(x, (p, p, p, p))
-        x = self.conv(x)  # N x C_out x ceil(H / s) x ceil(W / s)
-        if self.activation == "elu":
-            return F.elu(x)
-        if self.activation == "relu":
-            return F.relu(x)
-        return x
+        if self.padding == "same":  # TF 'SAME' (the symmetric part by the convolution itself)
+            x = conv2d_same(x, conv.weight, conv.bias, conv.stride, conv.dilation)
+        else:  # d (k - 1) / 2 zeros on every side
+            x = F.conv2d(x, conv.weight, conv.bias, conv.stride, d * (k - 1) // 2, conv.dilation)
+        return self._activate(x)  # N x C_out x ceil(H / s) x ceil(W / s)
 
 
 def _channels(units: float, width: int) -> int:

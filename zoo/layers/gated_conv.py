@@ -21,8 +21,19 @@ symmetric branches are not used by the released model and are not implemented he
 Upsampling: neuralgym's ``resize`` calls ``tf.image.resize_nearest_neighbor`` with
 ``align_corners=True`` (source index ``round(y * (n - 1) / (2n - 1))``).  For an exact x2
 enlargement that index equals ``floor(y / 2)`` for every output row ``y`` (``tests/layers/
-test_gated_conv.py`` checks it against the TF formula), so :class:`GatedDeconv2d` uses
-``F.interpolate(scale_factor=2, mode="nearest")``.
+test_gated_conv.py`` checks it against the TF formula), i.e. ``F.interpolate(scale_factor=2,
+mode="nearest")``.
+
+Implementation of ``gen_deconv`` (:func:`upsample_conv3x3`): a 3x3 stride-1 ``'SAME'``
+convolution of the x2 nearest-upsampled input is, at each of the four output phases ``(py,
+px)`` (output row ``2i + py``, column ``2j + px``), a 2x2 convolution of the input itself: the
+upsampled rows ``2i + py - 1 .. 2i + py + 1`` are input rows ``i - 1, i, i`` (``py = 0``) or
+``i, i, i + 1`` (``py = 1``), so the taps that read the same input row are summed
+(``[w0, w1 + w2]`` or ``[w0 + w1, w2]``, likewise for columns), and the zero padding of the
+upsampled image is the zero padding of the input.  One convolution with the four phase kernels
+(2x2, padding 1) at the input resolution, then an interleave, gives the same values (up to the
+rounding of the summed weights) with 16 instead of 36 multiply-adds per input pixel and output
+channel and no upsampled copy.
 
 Conventions of this module (shared with nipponjo/deepfillv2-pytorch ``GConv``/``GDeConv``, so
 checkpoint keys ``<layer>.conv.weight`` and ``<layer>.conv.conv.weight`` match): the constructor
@@ -39,12 +50,96 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from zoo.layers.padding import same_pad
+from zoo.layers.padding import conv2d_same
 
-__all__ = ["GatedConv2d", "GatedDeconv2d"]
+__all__ = [
+    "GatedConv2d",
+    "GatedDeconv2d",
+    "gated_activation",
+    "upsample_conv3x3",
+    "interleave_phases",
+]
 
 Tensor = torch.Tensor
 ActivationFactory = Callable[[], nn.Module]
+
+
+#: rows of the x2-upsampled 3x3 window -> the 2 input rows each phase reads (``[py][row, tap]``)
+_PHASE_TAPS = ((1.0, 0.0, 0.0), (0.0, 1.0, 1.0)), ((1.0, 1.0, 0.0), (0.0, 0.0, 1.0))
+
+
+#: floats per step of PyTorch's vectorised CPU loops (2 AVX-512 vectors)
+_VECTOR_CHUNK = 32
+
+
+def _is_channels_last(x: Tensor) -> bool:
+    return x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+
+
+def upsample_conv3x3(x: Tensor, weight: Tensor, bias: Tensor | None, halves: int = 1) -> Tensor:
+    """Phase outputs of ``conv3x3_same(nearest_x2(x))`` computed at ``x``'s resolution.
+
+    ``x``: N x Cin x H x W; ``weight``: O x Cin x 3 x 3 (``O = halves * C``, ``halves = 2``
+    for a gated convolution's [feature, gate]).  Returns N x 4O x (H + 1) x (W + 1) with
+    channel ``(h * 4 + 2 py + px) * C + c``: the phase ``(py, px)`` of output channel ``h * C +
+    c``, valid on rows ``py .. py + H - 1`` and columns ``px .. px + W - 1``
+    (:func:`interleave_phases` assembles them; see the module docstring).  The halves stay
+    contiguous blocks so that a gated activation can split them before the interleave.
+    """
+    o, cin, kh, kw = weight.shape
+    if (kh, kw) != (3, 3) or o % halves:
+        raise ValueError(f"expected an O x Cin x 3 x 3 weight, O divisible by {halves}")
+    taps = weight.new_tensor(_PHASE_TAPS)  # py x 2 x 3
+    # O x Cin x 3 x 3 -> (py, px, O, Cin, 2, 2): taps reading the same input row/column summed
+    phases = torch.einsum("yra,ocab,xsb->yxocrs", taps, weight, taps)
+    phases = phases.reshape(4, halves, o // halves, cin, 2, 2).transpose(0, 1)
+    phases = phases.reshape(4 * o, cin, 2, 2)  # (half, phase, c) order
+    if bias is not None:
+        bias = bias.view(halves, 1, o // halves).expand(halves, 4, o // halves).reshape(4 * o)
+    return F.conv2d(x, phases, bias, 1, 1)  # N x 4O x H+1 x W+1
+
+
+def interleave_phases(z: Tensor, channels: int) -> Tensor:
+    """N x 4C x (H + 1) x (W + 1) phase outputs (channel ``(2 py + px) * C + c``, valid at
+    rows ``py ..``, columns ``px ..``) -> N x C x 2H x 2W, in ``z``'s memory layout."""
+    n, _, h1, w1 = z.shape
+    h, w = h1 - 1, w1 - 1
+    zv = z.unflatten(1, (2, 2, channels))  # N x 2 x 2 x C x H+1 x W+1
+    if _is_channels_last(z):
+        out = z.new_empty(n, h, 2, w, 2, channels).permute(0, 5, 1, 2, 3, 4)  # N C H 2 W 2
+    else:
+        out = z.new_empty(n, channels, h, 2, w, 2)
+    for py in (0, 1):
+        for px in (0, 1):
+            out[:, :, :, py, :, px] = zv[:, py, px, :, py : py + h, px : px + w]
+    return out.view(n, channels, 2 * h, 2 * w)
+
+
+def gated_activation(y: Tensor, out_channels: int, act: nn.Module) -> Tensor:
+    """``act(feature) * sigmoid(gate)`` of the conv output ``y`` = [feature, gate] (N x 2C x H x
+    W, C = ``out_channels``) -> N x C x H x W.
+
+    Without autograd (inference) the activation and the sigmoid run in place (same arithmetic,
+    fewer temporaries).  In ``channels_last`` layout the two halves interleave pixel by pixel:
+    PyTorch's vectorised CPU loops take 32 floats at a time, so on rows of C channels with
+    ``C % 32 != 0`` (C = 12, 24, 48 in DeepFill v2) much of the work runs scalar, several times
+    slower; such halves are first copied to dense tensors.  With autograd everything
+    runs out of place, because both results are saved for the backward pass.
+    """
+    feature, gate = y[:, :out_channels], y[:, out_channels:]  # (feature, gate) halves
+    if torch.is_grad_enabled() and y.requires_grad:
+        return act(feature) * torch.sigmoid(gate)
+    if out_channels % _VECTOR_CHUNK and _is_channels_last(y):
+        feature = feature.contiguous(memory_format=torch.channels_last)  # dense copies
+        gate = gate.contiguous(memory_format=torch.channels_last)
+    if type(act) is nn.ELU:
+        feature = F.elu(feature, act.alpha, inplace=True)
+    elif type(act) is nn.ReLU:
+        feature = feature.relu_()
+    else:
+        feature = act(feature)
+    gate = gate.sigmoid_()
+    return feature.mul_(gate) if feature.data_ptr() != y.data_ptr() else feature * gate
 
 
 class GatedConv2d(nn.Module):
@@ -102,19 +197,19 @@ class GatedConv2d(nn.Module):
             raise ValueError(
                 f"expected N x {self.conv.in_channels} x H x W input, got {tuple(x.shape)}"
             )
-        x = same_pad(x, self.kernel_size, self.stride, self.dilation)
-        y = self.conv(x)  # N x conv_out x ceil(H/s) x ceil(W/s)
+        # TF 'SAME' zero padding; N x conv_out x ceil(H/s) x ceil(W/s)
+        y = conv2d_same(x, self.conv.weight, self.conv.bias, self.stride, self.dilation)
         if not self.gated:
             return y
-        feature, gate = torch.split(y, self.out_channels, dim=1)  # (feature, gate) halves
-        return self.act(feature) * torch.sigmoid(gate)
+        return gated_activation(y, self.out_channels, self.act)
 
     def extra_repr(self) -> str:
         return f"gated={self.gated}"
 
 
 class GatedDeconv2d(nn.Module):
-    """Nearest x2 upsampling followed by a 3x3 stride-1 :class:`GatedConv2d` (``gen_deconv``)."""
+    """Nearest x2 upsampling followed by a 3x3 stride-1 :class:`GatedConv2d` (``gen_deconv``),
+    computed as phase convolutions at the input resolution (:func:`upsample_conv3x3`)."""
 
     def __init__(
         self,
@@ -126,5 +221,13 @@ class GatedDeconv2d(nn.Module):
         self.conv = GatedConv2d(in_channels, out_channels, 3, 1, 1, activation=activation)
 
     def forward(self, x: Tensor) -> Tensor:
-        x = F.interpolate(x, scale_factor=2, mode="nearest")  # N x C x 2H x 2W
-        return self.conv(x)
+        gconv = self.conv
+        if x.dim() != 4 or x.shape[1] != gconv.conv.in_channels:
+            raise ValueError(
+                f"expected N x {gconv.conv.in_channels} x H x W input, got {tuple(x.shape)}"
+            )
+        c = gconv.out_channels
+        z = upsample_conv3x3(x, gconv.conv.weight, gconv.conv.bias, 2 if gconv.gated else 1)
+        if gconv.gated:  # the activation is pointwise: apply it before the interleave
+            z = gated_activation(z, 4 * c, gconv.act)  # N x 4C x H+1 x W+1
+        return interleave_phases(z, c)  # N x C x 2H x 2W

@@ -19,6 +19,11 @@ Used by the DeepFill v2 port (JiahuiYu/generative_inpainting ``inpaint_ops.py``:
 pastes them with ``'SAME'``); the same helper appears as ``same_padding`` in
 nipponjo/deepfillv2-pytorch ``model/networks_tf.py`` and as ``pad_same`` in timm
 ``timm/layers/padding.py``.  Padding is with a constant (zeros by default), as TF's.
+
+:func:`conv2d_same` runs a convolution with TF ``'SAME'`` zero padding without copying the
+input where it can: the symmetric part of the padding is the convolution's own ``padding``
+argument and only an asymmetric remainder (stride 2 on even sizes) goes through ``F.pad``.
+Zero padding is zero padding, so the result is the one of ``same_pad`` + ``padding=0``.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-__all__ = ["same_pad_amounts", "same_pad", "SamePad2d"]
+__all__ = ["same_pad_amounts", "same_pad", "conv2d_same", "SamePad2d"]
 
 Tensor = torch.Tensor
 IntPair = int | tuple[int, int]
@@ -83,6 +88,34 @@ def same_pad(
     if top == bottom == left == right == 0:
         return x
     return F.pad(x, (left, right, top, bottom), mode="constant", value=value)
+
+
+def conv2d_same(
+    x: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: IntPair = 1,
+    dilation: IntPair = 1,
+) -> Tensor:
+    """``F.conv2d`` of N x C x H x W ``x`` with TF ``'SAME'`` zero padding.
+
+    Equal to ``F.conv2d(same_pad(x, k, stride, dilation), weight, bias, stride, 0, dilation)``
+    (``k`` = the kernel size of ``weight``), but the padding shared by both sides of an axis is
+    handed to the convolution (no padded copy of ``x``); only the remainder of an asymmetric
+    padding (one extra bottom row / right column) is added with ``F.pad``.
+    """
+    if x.dim() != 4 or weight.dim() != 4:
+        raise ValueError(
+            f"conv2d_same needs 4-D input and weight, got {tuple(x.shape)}, {tuple(weight.shape)}"
+        )
+    sh, sw = _pair(stride, "stride")
+    dh, dw = _pair(dilation, "dilation")
+    top, bottom = same_pad_amounts(x.shape[-2], weight.shape[-2], sh, dh)
+    left, right = same_pad_amounts(x.shape[-1], weight.shape[-1], sw, dw)
+    ph, pw = min(top, bottom), min(left, right)  # symmetric part: the convolution pads it
+    if (top, bottom, left, right) != (ph, ph, pw, pw):
+        x = F.pad(x, (left - pw, right - pw, top - ph, bottom - ph))  # remainder only
+    return F.conv2d(x, weight, bias, (sh, sw), (ph, pw), (dh, dw))
 
 
 class SamePad2d(nn.Module):

@@ -133,6 +133,9 @@ class DeepFillV2Generator(nn.Module):
         attention_fuse: score fusion in contextual attention (official True).
         softmax_scale: attention softmax scale (official 10).
         attention_chunk_size: foreground positions per attention chunk (None = all at once).
+        channels_last: run the convolutions on N x H x W x C (``torch.channels_last``) tensors,
+            several times faster for the few-channel full-resolution layers on CPU (same
+            arithmetic up to the summation order); inputs and outputs keep their layout.
     """
 
     def __init__(
@@ -143,12 +146,14 @@ class DeepFillV2Generator(nn.Module):
         attention_fuse: bool = True,
         softmax_scale: float = 10.0,
         attention_chunk_size: int | None = None,
+        channels_last: bool = True,
     ) -> None:
         super().__init__()
         if cnum < 4 or cnum % 4:
             raise ValueError(f"cnum must be a positive multiple of 4, got {cnum}")
         if in_channels != 5:
             raise ValueError("only the unguided 5-channel input [x, ones, ones*mask] is built")
+        self.channels_last = bool(channels_last)
         c = cnum // 2  # effective width of conv1 (TF declares cnum, half of it is the gate)
         self.coarse = DeepFillStage(STAGE1, width=c, in_channels=in_channels, layer=_gated_layer)
         self.refine = DeepFillStage(STAGE2, width=c, in_channels=3, layer=_gated_layer)
@@ -167,16 +172,19 @@ class DeepFillV2Generator(nn.Module):
             )
         if x.shape[-2] % 8 or x.shape[-1] % 8:
             raise ValueError(f"H and W must be multiples of 8, got {tuple(x.shape[-2:])}")
+        layout = torch.channels_last if self.channels_last else torch.contiguous_format
         ones = torch.ones_like(mask)
-        x1 = torch.tanh(self.coarse.run(torch.cat([x, ones, ones * mask], dim=1), STAGE1))
+        xin = torch.cat([x, ones, ones * mask], dim=1).contiguous(memory_format=layout)
+        x1 = torch.tanh(self.coarse.run(xin, STAGE1))
         pasted = x1 * mask + x * (1.0 - mask)  # stage-2 input: the 3-channel pasted image
+        pasted = pasted.contiguous(memory_format=layout)
         hallu = self.refine.run(pasted, STAGE2_CONV)  # N x 4c x H/4 x W/4
         pm = self.refine.run(pasted, STAGE2_ATTENTION)  # N x 4c x H/4 x W/4
         mask_s = resize_nearest_tf(mask, pm.shape[-2:])  # official resize_mask_like
-        pm = self.attention(pm, pm, mask_s)  # N x 4c x H/4 x W/4
+        pm = self.attention(pm, pm, mask_s).contiguous(memory_format=layout)  # N x 4c x H/4 x W/4
         pm = self.refine.run(pm, STAGE2_AFTER_ATTENTION)
         x2 = self.refine.run(torch.cat([hallu, pm], dim=1), STAGE2_MERGE)  # N x 3 x H x W
-        return x1, torch.tanh(x2)
+        return x1.contiguous(), torch.tanh(x2).contiguous()
 
 
 # --------------------------------------------------------------------------- model
