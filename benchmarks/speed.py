@@ -1,6 +1,7 @@
 """Speed benchmark: inference and training-step throughput against the machine's own rates.
 
-``python -m benchmarks.speed [--models a,b] [--runs 5] [--budget 30] [--device cpu]``
+``python -m benchmarks.speed [--models a,b] [--runs 5] [--budget 30] [--device cpu]
+[--reference-root DIR]``
 writes ``reports/speed.md`` (generated; do not edit by hand).
 
 Per model (each in a fresh interpreter, at S = 256, or the fixed size of a fixed-size
@@ -27,6 +28,12 @@ timed runs early (after at least one); the ``runs`` columns say how many were ta
 **Scoring throughput**: :func:`benchmarks.metrics.image_metrics` (PSNR, SSIM, L1 and their
 hole variants, default convention) over S x S pairs in batches of ``--score-batch``, in pairs
 per second, with the operators that took most of its time (``torch.profiler``).
+
+**Against the reference code** (``--reference-root DIR``, default ``$INPAINTBENCH_REFERENCE_ROOT``):
+each reference generator (``DIR/<owner>/<repo>/`` checkouts) timed beside ours in one process,
+interleaved, with the ratio reference time / our time and the largest output difference on
+the same weights (:mod:`benchmarks.reference_speed`); without it the section says how to
+produce it.
 
 ``torch.set_flush_denormal(True)`` is set as in the benchmark harness (in every model's
 process, and in the command's own process for the machine rates and the scoring).
@@ -141,19 +148,43 @@ def speed_one(
 
 # ------------------------------------------------------------------ scoring
 def scoring_throughput(size: int, pairs: int, batch: int, runs: int) -> dict[str, Any]:
-    """Pairs per second of ``image_metrics`` and its most expensive operators."""
+    """Pairs per second of scoring S x S pairs (default convention, no LPIPS): in memory
+    (``image_metrics`` on tensors: ``pairs_per_s``) and end to end from a folder of PNGs
+    (``benchmarks.score_folder.score_folder``: decoding + metrics, ``folder_pairs_per_s``),
+    with the torch operators that took most of the in-memory time (OpenCV's SSIM filtering
+    is not a torch operator and does not appear there)."""
+    import tempfile
+
+    from benchmarks.evaluate import save_masks, save_pngs
     from benchmarks.metrics import image_metrics
+    from benchmarks.score_folder import score_folder
 
     g = torch.Generator().manual_seed(0)
-    pred = torch.rand(pairs, 3, size, size, generator=g) * 2 - 1
-    target = torch.rand(pairs, 3, size, size, generator=g) * 2 - 1
-    mask = (torch.rand(pairs, 1, size, size, generator=g) > 0.7).float()
+    # 8-bit ground truth and a noisy prediction, as a composite of a centred S/2 hole
+    target = torch.randint(0, 256, (pairs, 3, size, size), generator=g).float() / 127.5 - 1
+    noisy = (target + 0.1 * torch.randn(target.shape, generator=g)).clamp(-1, 1)
+    mask = torch.zeros(pairs, 1, size, size)
+    mask[..., size // 4 : size // 4 + size // 2, size // 4 : size // 4 + size // 2] = 1
+    pred = mask * noisy + (1 - mask) * target
 
     def score_all() -> None:
         for i in range(0, pairs, batch):
             image_metrics(pred[i : i + batch], target[i : i + batch], mask[i : i + batch])
 
     timing = time_runs(score_all, torch.device("cpu"), runs)
+    with tempfile.TemporaryDirectory(prefix="inpaintbench-score-") as tmp:
+        names = [f"{i:05d}" for i in range(pairs)]
+        folders = {k: Path(tmp) / k for k in ("pred", "gt", "masks")}
+        save_pngs(folders["pred"], pred, names)
+        save_pngs(folders["gt"], target, names)
+        save_masks(folders["masks"], mask, names)
+        folder = time_runs(
+            lambda: score_folder(
+                folders["pred"], folders["gt"], folders["masks"], batch_size=batch
+            ),
+            torch.device("cpu"),
+            runs,
+        )
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
         image_metrics(pred[:batch], target[:batch], mask[:batch])
     events = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
@@ -163,9 +194,13 @@ def scoring_throughput(size: int, pairs: int, batch: int, runs: int) -> dict[str
         "pairs": pairs,
         "batch": batch,
         "size": size,
+        "threads": torch.get_num_threads(),
         "median": timing.median,
         "runs": timing.runs,
         "pairs_per_s": pairs / timing.median,
+        "folder_median": folder.median,
+        "folder_runs": folder.runs,
+        "folder_pairs_per_s": pairs / folder.median,
         "top": top,
     }
 
@@ -191,6 +226,7 @@ def render(
     env: dict[str, str],
     load: tuple[str, str],
     args: argparse.Namespace,
+    reference: dict[str, Any] | None = None,
 ) -> str:
     conv, mm = rates["conv"], rates["matmul"]
     budget = "none" if args.budget is None else f"{args.budget:g} s"
@@ -262,11 +298,56 @@ def render(
             f"({fmt_seconds(scoring['median'])} for all pairs). Operators by share of the time "
             f"(torch.profiler, self CPU time, one batch): {top}.",
         ]
+    lines += ["", *_reference_lines(reference)]
     lines.append("")
     return "\n".join(lines)
 
 
+# ------------------------------------------------------------------ against the references
+def _reference_lines(reference: dict[str, Any] | None) -> list[str]:
+    """The "Against the reference code" section (how to produce it when not measured)."""
+    from benchmarks.reference_speed import render_section
+
+    if reference is None:
+        return render_section(None, None)
+    return render_section(
+        reference["rows"],
+        reference["root"],
+        runs=reference["runs"],
+        threads=reference.get("threads"),
+        load=reference.get("load"),
+        missing=reference["missing"],
+    )
+
+
+def reference_comparison(
+    root: Path, models: str | None, runs: int, threads: int | None
+) -> dict[str, Any]:
+    """Rows of :mod:`benchmarks.reference_speed` for the selected models (those without a
+    reference are skipped), each in a fresh interpreter."""
+    from benchmarks.reference_speed import SPECS, measure_all, missing_references
+
+    wanted = None if models is None else {m.strip() for m in models.split(",") if m.strip()}
+    specs = [s for s in SPECS if wanted is None or s.model in wanted]
+    before = load_average()
+    rows = measure_all(root, specs, runs, isolate=True, threads=threads)
+    return {
+        "rows": rows,
+        "root": root,
+        "runs": runs,
+        "threads": threads,
+        "load": (before, load_average()),
+        "missing": missing_references(root, specs),
+    }
+
+
 # ------------------------------------------------------------------ command line
+def _default_reference_root() -> Path | None:
+    from benchmarks.reference_speed import default_root
+
+    return default_root()
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default=None, help="comma-separated (default: all)")
@@ -288,6 +369,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     parser.add_argument("--output", type=Path, default=REPORT)
+    parser.add_argument(
+        "--reference-root",
+        type=Path,
+        default=_default_reference_root(),
+        help="folder of DIR/<owner>/<repo> reference checkouts, timed beside ours "
+        "(default: $INPAINTBENCH_REFERENCE_ROOT; none: the section says how to produce it)",
+    )
     args = parser.parse_args(argv)
     if args.budget is not None and args.budget <= 0:
         args.budget = None
@@ -324,14 +412,21 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             args.score_size or args.size, args.score_pairs, args.score_batch, min(args.runs, 3)
         )
         print(f"scoring: {scoring['pairs_per_s']:.1f} pairs/s", flush=True)
+    reference = None
+    if args.reference_root is not None:
+        reference = reference_comparison(
+            args.reference_root, args.models, args.runs, threads=threads
+        )
     rates_each.append(reference_rates(device, args.runs))
     rates = {k: sum(r[k] for r in rates_each) / len(rates_each) for k in ("conv", "matmul")}
     env = environment(device)
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    text = render(rows, rates, rates_each, scoring, env, (load_before, load_average()), args)
+    text = render(
+        rows, rates, rates_each, scoring, env, (load_before, load_average()), args, reference
+    )
     args.output.write_text(text)
     print(f"wrote {args.output}")
-    return {"rows": rows, "rates": rates, "scoring": scoring}
+    return {"rows": rows, "rates": rates, "scoring": scoring, "reference": reference}
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from benchmarks.metrics import (
     CONVENTIONS,
     LPIPSScorer,
     aggregate,
+    gaussian_ssim,
     image_metrics,
     quantize,
     rgb_to_gray,
@@ -326,3 +327,132 @@ def test_pitfalls_table_composite_versus_raw(
         assert got_comp > got_raw  # compositing flatters every whole-image metric
     else:
         assert got_comp < got_raw
+
+
+# ----------------------------------------------------------------- fast SSIM / batching
+def _ssim_pairs(n, h, w, seed):
+    """8-bit images in [0, 1]: random, correlated (noisy copy), flat bright vs flat, dark."""
+    g = torch.Generator().manual_seed(seed)
+    a = torch.randint(0, 256, (n, 3, h, w), generator=g).double()
+    b = (a + torch.randn(a.shape, generator=g, dtype=torch.float64) * 12).clamp(0, 255).round()
+    flat = torch.full((2, 3, h, w), 255.0, dtype=torch.float64)
+    other = torch.cat([torch.full((1, 3, h, w), 254.0), torch.zeros(1, 3, h, w)]).double()
+    return torch.cat([a, flat]) / 255, torch.cat([b, other]) / 255
+
+
+@pytest.mark.parametrize("size", [(6, 6), (7, 9), (11, 11), (16, 40), (33, 21), (64, 64)])
+def test_gaussian_ssim_equals_torchmetrics(size):
+    """The separable OpenCV filtering gives torchmetrics' float64 SSIM (reflect padding, full
+    map) to 1e-12, also below the 11-px window (torchmetrics needs >= 6 px)."""
+    from torchmetrics.functional.image import structural_similarity_index_measure as tm_ssim
+
+    a, b = _ssim_pairs(3, *size, seed=sum(size))
+    want = tm_ssim(a, b, gaussian_kernel=True, sigma=1.5, kernel_size=11, data_range=1.0,
+                   k1=0.01, k2=0.03, reduction="none")  # fmt: skip
+    torch.testing.assert_close(gaussian_ssim(a, b), want, rtol=0, atol=1e-12)
+    pred, target = a * 2 - 1, b * 2 - 1  # on the 8-bit grid: image_metrics sees the same
+    got = image_metrics(pred, target, torch.zeros(len(a), 1, *size))["ssim"]
+    torch.testing.assert_close(got, want, rtol=0, atol=1e-12)
+
+
+def test_gaussian_ssim_size_limit():
+    with pytest.raises(ValueError, match="at least 6x6"):
+        gaussian_ssim(torch.rand(1, 3, 5, 8), torch.rand(1, 3, 5, 8))
+
+
+@pytest.mark.parametrize("size", [(8, 8), (31, 17), (64, 48)])
+def test_psnr_and_l1_equal_torchmetrics(size):
+    """torchmetrics' PSNR converts to log10 with a float32 log(10): 1e-7 relative."""
+    from torchmetrics.functional import mean_absolute_error
+    from torchmetrics.functional.image import peak_signal_noise_ratio
+
+    a, b = _ssim_pairs(3, *size, seed=3 * size[0])
+    got = image_metrics(a * 2 - 1, b * 2 - 1, torch.zeros(len(a), 1, *size))
+    for i in range(len(a)):  # random, correlated, 255 vs 254 and 255 vs 0 (0 dB)
+        want = peak_signal_noise_ratio(a[i], b[i], data_range=1.0)
+        assert got["psnr"][i].item() == pytest.approx(want.item(), rel=1e-7)
+        assert got["psnr"][i].item() == pytest.approx(
+            10 * math.log10(1 / ((a[i] - b[i]) ** 2).mean().item()), abs=1e-10
+        )
+        assert got["l1"][i].item() == pytest.approx(
+            mean_absolute_error(a[i], b[i]).item(), abs=1e-14
+        )
+    assert got["psnr"][-1].item() == 0 and got["l1"][-1].item() == 1
+
+
+def _hole_loop(pred, target, mask, convention):
+    """Slow reference: each image on its own, the hole pixels picked by boolean indexing."""
+    mode = {"inpaintbench": "round", "mmagic": "float", "edgeconnect": "truncate"}[convention]
+    out = {"psnr_hole": [], "l1_hole": []}
+    for i in range(len(pred)):
+        a, b = to_levels(pred[i], mode), to_levels(target[i], mode)  # 3 x H x W in [0, 255]
+        if convention == "edgeconnect":
+            a, b = rgb_to_gray(a[None] / 255)[0], rgb_to_gray(b[None] / 255)[0]
+        hole = mask[i, 0] > 0.5
+        if not hole.any():
+            out["psnr_hole"].append(math.nan)
+            out["l1_hole"].append(math.nan)
+            continue
+        ha, hb = a[:, hole], b[:, hole]  # C x holes
+        mse = ((ha - hb) ** 2).mean().item()
+        if convention == "inpaintbench":
+            psnr, l1 = 10 * math.log10(255**2 / mse), (ha - hb).abs().mean().item() / 255
+        elif convention == "mmagic":
+            psnr, l1 = 20 * math.log10(255 / math.sqrt(mse)), (ha - hb).abs().mean().item() / 2.55
+        else:
+            psnr = 10 * math.log10(1 / mse)
+            l1 = ((ha - hb).abs().sum() / (ha + hb).sum()).item()
+        out["psnr_hole"].append(psnr)
+        out["l1_hole"].append(l1)
+    return {k: torch.tensor(v, dtype=torch.float64) for k, v in out.items()}
+
+
+@pytest.mark.parametrize("convention", list(CONVENTIONS))
+def test_hole_metrics_equal_a_per_image_loop(convention):
+    n, h, w = 4, 56, 60
+    pred, target, mask = _floats((n, 3, h, w), 20), _levels((n, 3, h, w), 21), _hole(n, h, w, 22)
+    mask[2] = 0  # no hole: not applicable
+    mask[3, :, : h // 2] = 1  # a different hole shape
+    got = image_metrics(pred, target, mask, convention)
+    want = _hole_loop(pred, target, mask, convention)
+    for key in want:
+        torch.testing.assert_close(got[key], want[key], rtol=1e-12, atol=1e-12, equal_nan=True)
+
+
+@pytest.mark.parametrize("convention", list(CONVENTIONS))
+def test_batched_equals_one_image_at_a_time_and_threads_do_not_matter(convention):
+    n, h, w = 3, 52, 64
+    pred, target, mask = _floats((n, 3, h, w), 30), _levels((n, 3, h, w), 31), _hole(n, h, w, 32)
+    batched = image_metrics(pred, target, mask, convention)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)  # SSIM planes on 2 threads
+        two = image_metrics(pred, target, mask, convention)
+    finally:
+        torch.set_num_threads(threads)
+    for i in range(n):
+        one = image_metrics(pred[i : i + 1], target[i : i + 1], mask[i : i + 1], convention)
+        for key, v in one.items():
+            assert v.item() == pytest.approx(batched[key][i].item(), abs=1e-13), key
+    for key in batched:
+        torch.testing.assert_close(two[key], batched[key], rtol=0, atol=0)
+
+
+def test_mask_shape_is_checked():
+    x = torch.zeros(2, 3, 16, 16)
+    with pytest.raises(ValueError, match="mask must be N x 1 x H x W"):
+        image_metrics(x, x, torch.zeros(2, 3, 16, 16))
+
+
+def test_lpips_scores_a_batch_in_one_forward_like_one_by_one(fake_torch_home, monkeypatch):
+    scorer = LPIPSScorer("auto")
+    a, b = _levels((3, 3, 64, 64), 40).float(), _levels((3, 3, 64, 64), 41).float()
+    calls = []
+    net = scorer._net.net
+    monkeypatch.setattr(
+        net, "forward", lambda x, y, _f=net.forward: calls.append(len(x)) or _f(x, y)
+    )
+    batched = scorer(a, b)
+    assert calls == [3]  # one forward for the whole batch
+    single = torch.cat([scorer(a[i : i + 1], b[i : i + 1]) for i in range(3)])
+    torch.testing.assert_close(batched, single, rtol=1e-5, atol=1e-6)
