@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from PIL import Image
 
 import masks as maskslib
 
+from . import accel
 from .data import DataError, load_image
 from .metrics import METRICS, LPIPSScorer, aggregate, check_convention, image_metrics, quantize
 
@@ -38,21 +40,45 @@ __all__ = [
 ]
 
 
-@torch.inference_mode()
 def predict(
     model: torch.nn.Module,
     images: torch.Tensor,
     masks: torch.Tensor,
     batch_size: int,
     device: torch.device,
+    *,
+    amp: str | bool = "none",
+    channels_last: bool = False,
+    compile: bool = False,  # torch.compile the generator forward (eval.compile)
+    compile_mode: str = "default",
 ) -> dict[str, torch.Tensor]:
-    """``output`` and ``composite`` for every test image (CPU tensors in [-1, 1])."""
+    """``output`` and ``composite`` for every test image (CPU float32 tensors in [-1, 1]).
+
+    The forward runs under ``torch.inference_mode`` (no autograd graph is recorded) with
+    the speed options of :mod:`benchmarks.accel`: ``amp`` (``none`` | ``bf16`` | ``fp16``
+    autocast), ``channels_last`` (model and inputs) and ``compile`` (``compile_mode``); the
+    model is restored afterwards.  The returned tensors are ordinary tensors, made outside
+    inference mode, so callers may use them in autograd.
+    """
+    device = torch.device(device)
+    amp = accel.resolve_amp(amp, device)
     model.to(device).eval()
     outs: dict[str, list[torch.Tensor]] = {"output": [], "composite": []}
-    for i in range(0, len(images), batch_size):
-        res = model(images[i : i + batch_size].to(device), masks[i : i + batch_size].to(device))
-        for key in outs:
-            outs[key].append(res[key].float().clamp(-1, 1).cpu())
+    with (
+        accel.accelerated(
+            model, channels_last=channels_last, compile=compile, compile_mode=compile_mode
+        ),
+        torch.inference_mode(),
+    ):
+        for i in range(0, len(images), batch_size):
+            image = accel.to_memory_format(images[i : i + batch_size].to(device), channels_last)
+            mask = accel.to_memory_format(masks[i : i + batch_size].to(device), channels_last)
+            with accel.autocast_context(device, amp):
+                res = model(image, mask)
+            for key in outs:
+                outs[key].append(res[key].float().clamp(-1, 1).cpu())
+    # outside inference mode, cat makes normal (autograd-usable) tensors; it keeps the memory
+    # layout of the inputs, on which float reductions in scoring depend in the last bit
     return {k: torch.cat(v) for k, v in outs.items()}
 
 
@@ -123,13 +149,18 @@ def save_masks(folder: str | os.PathLike, masks: torch.Tensor, names: list[str])
 
 
 def load_predictions(
-    folder: str | os.PathLike, names: list[str], height: int, width: int
+    folder: str | os.PathLike,
+    names: list[str],
+    height: int,
+    width: int,
+    workers: int | None = None,
 ) -> torch.Tensor:
     """Read ``<folder>/<name>.png`` for every test image name, as N x 3 x H x W in [-1, 1].
 
     The layout a run's ``predictions/`` has (and what an official repository's outputs must
     be renamed to).  Missing files and wrong sizes are ``DataError`` naming the files;
-    grayscale or RGBA files are read as RGB (``benchmarks.data.load_image``).
+    grayscale or RGBA files are read as RGB (``benchmarks.data.load_image``), decoded on
+    ``workers`` threads (default: min(8, CPU count)).
     """
     folder = Path(folder).expanduser()
     if not folder.is_dir():
@@ -141,15 +172,15 @@ def load_predictions(
             f"in {folder}, e.g. {', '.join(m + '.png' for m in missing[:3])} (one PNG per test "
             f"image, named <test image name>.png as a run's predictions/ folder)"
         )
-    arrays = []
-    for name in names:
-        arr = load_image(folder / f"{name}.png")
+    workers = workers or min(8, os.cpu_count() or 1)
+    with ThreadPoolExecutor(workers, thread_name_prefix="load-predictions") as pool:
+        arrays = list(pool.map(lambda n: load_image(folder / f"{n}.png"), names))  # PIL decodes
+    for name, arr in zip(names, arrays):  # without the GIL: the files decode in parallel
         if arr.shape[:2] != (height, width):
             raise DataError(
                 f"eval.predictions: {folder / (name + '.png')} is {arr.shape[0]}x{arr.shape[1]} "
                 f"(HxW) but the test images are {height}x{width} (data.resolution)"
             )
-        arrays.append(arr)
     x = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2)  # N x H x W x 3 -> N x 3 x H x W
     return x.float() / 127.5 - 1.0
 

@@ -20,6 +20,12 @@ global batch and the gradients are averaged over the ranks before each optimizer
 (:mod:`benchmarks.distributed`, which also says which losses make that equal to a
 single-process run); only rank 0 writes the checkpoint, the CSV log and TensorBoard events.
 One step of the loop is :func:`train_step`, which ``benchmarks.speed`` times.
+
+Speed options (:mod:`benchmarks.accel`): ``amp`` autocasts the forward and the losses
+(``none`` | ``bf16`` | ``fp16``; fp16 on CUDA with one GradScaler per optimizer, whose states
+the checkpoint keeps), ``channels_last`` converts the model and every batch, ``compile``
+compiles the generator forward (``model.inpaint``, parameter names unchanged, so checkpoints
+load into uncompiled models).  The model is restored (eager, contiguous) when training ends.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ from tqdm import tqdm
 from zoo._weights import load_state_dict
 from zoo.models import InpaintModel
 
+from . import accel
 from .distributed import Distributed, setup
 
 __all__ = [
@@ -65,7 +72,10 @@ class TrainOptions:
     checkpoint_every: int = 100
     log_every: int = 10
     resume: bool = False
-    amp: bool = False  # bf16 autocast, CUDA only
+    amp: str | bool = "none"  # none | bf16 | fp16 (CUDA, GradScaler); true = bf16 (accel.py)
+    channels_last: bool = False  # model and batches in torch.channels_last memory format
+    compile: bool = False  # torch.compile the generator forward (model.inpaint)
+    compile_mode: str = "default"  # a torch.compile mode (accel.COMPILE_MODES)
     nan_policy: str = "stop"  # stop | skip
     max_skipped: int = 10
     progress: bool = True
@@ -137,18 +147,20 @@ def _tensorboard(run_dir: Path):
     return SummaryWriter(log_dir=str(run_dir / "tensorboard"))
 
 
-def _autocast(device: torch.device, enabled: bool):
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
-
-
 def _batch(
-    batches: BatchFn, step: int, k: int, device: torch.device, ddp: Distributed | None
+    batches: BatchFn,
+    step: int,
+    k: int,
+    device: torch.device,
+    ddp: Distributed | None,
+    channels_last: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Batch ``k`` of step ``step`` (this rank's slice of it under DDP) on ``device``."""
     image, mask = batches(step, k)
     if ddp is not None:
         image, mask = ddp.local_slice(image), ddp.local_slice(mask)
-    return image.to(device), mask.to(device)
+    image, mask = image.to(device), mask.to(device)
+    return accel.to_memory_format(image, channels_last), accel.to_memory_format(mask, channels_last)
 
 
 def _update(
@@ -158,9 +170,12 @@ def _update(
     what: str,
     step: int,
     ddp: Distributed | None,
+    scaler: torch.amp.GradScaler | None = None,
 ) -> tuple[dict[str, torch.Tensor], str]:
     """Check the loss (rank-averaged under DDP), then backward, average gradients, step.
 
+    With a ``scaler`` (amp=fp16) the loss is scaled before backward and the step is skipped
+    by the scaler when the scaled gradients overflowed (its scale then shrinks).
     Returns the logged terms and ``""``, or the message naming a non-finite loss (then
     nothing is updated)."""
     checked = loss
@@ -170,10 +185,14 @@ def _update(
     if problem:
         return logs, problem
     optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    if ddp is not None:
+    (loss if scaler is None else scaler.scale(loss)).backward()
+    if ddp is not None:  # every rank has the same scale: averaging scaled gradients is exact
         ddp.average_gradients(p for group in optimizer.param_groups for p in group["params"])
-    optimizer.step()
+    if scaler is None:
+        optimizer.step()
+    else:
+        scaler.step(optimizer)
+        scaler.update()
     return logs, ""
 
 
@@ -184,22 +203,31 @@ def train_step(
     step: int,
     device: torch.device,
     *,
-    amp: bool = False,
+    amp: str | bool = "none",
+    channels_last: bool = False,
+    scalers: dict[str, torch.amp.GradScaler] | None = None,
     ddp: Distributed | None = None,
 ) -> tuple[dict[str, torch.Tensor], str]:
     """One step of the loop (module docstring, points 1-4) on a model in training mode.
 
+    ``amp`` is an autocast mode of :mod:`benchmarks.accel` (``none`` | ``bf16`` | ``fp16``;
+    ``True`` = ``bf16``), ``scalers`` the GradScaler of each optimizer for ``fp16``
+    (:func:`benchmarks.accel.make_grad_scalers`), ``channels_last`` converts the batches (the
+    model is converted by the caller, see :func:`benchmarks.accel.accelerated`).
     Returns the logged terms (``d/<term>`` of the last discriminator update, ``g/<term>``)
     and ``""``, or a message naming the step and the non-finite loss term, in which case the
     update that found it (and every later one of this step) was not applied.
     """
-    use_amp = amp and device.type == "cuda"
+    amp = accel.resolve_amp(amp, device)
+    if amp == "fp16" and scalers is None:
+        raise ValueError("amp=fp16 training needs GradScalers (accel.make_grad_scalers)")
+    scalers = scalers or {}
     # discriminator parameters that train; frozen ones (a model's stage choice) stay frozen
     d_params = [p for p in model.discriminators.parameters() if p.requires_grad]
-    image, mask = _batch(batches, step, 0, device, ddp)
+    image, mask = _batch(batches, step, 0, device, ddp, channels_last)
     train_g, train_d = model.phases(step)
     logs: dict[str, torch.Tensor] = {}
-    with torch.set_grad_enabled(train_g), _autocast(device, use_amp):
+    with torch.set_grad_enabled(train_g), accel.autocast_context(device, amp):
         out = model(image, mask)
     problem = ""
     if train_d:
@@ -208,13 +236,19 @@ def train_step(
             if k == 0:
                 d_img, d_mask, d_out = image, mask, {n: v.detach() for n, v in out.items()}
             else:
-                d_img, d_mask = _batch(batches, step, k, device, ddp)
-                with torch.no_grad(), _autocast(device, use_amp):
+                d_img, d_mask = _batch(batches, step, k, device, ddp, channels_last)
+                with torch.no_grad(), accel.autocast_context(device, amp):
                     d_out = model(d_img, d_mask)
-            with _autocast(device, use_amp):
+            with accel.autocast_context(device, amp):
                 d_loss, d_logs = model.discriminator_loss(d_img, d_mask, d_out, step)
             d_logs, problem = _update(
-                optimizers["discriminator"], d_loss, d_logs, "discriminator", step, ddp
+                optimizers["discriminator"],
+                d_loss,
+                d_logs,
+                "discriminator",
+                step,
+                ddp,
+                scalers.get("discriminator"),
             )
             if problem:
                 break
@@ -222,10 +256,16 @@ def train_step(
     if train_g and not problem:
         _set_requires_grad(d_params, False)  # the generator update must not move the critics
         try:
-            with _autocast(device, use_amp):
+            with accel.autocast_context(device, amp):
                 g_loss, g_logs = model.generator_loss(image, mask, out, step)
             g_logs, problem = _update(
-                optimizers["generator"], g_loss, g_logs, "generator", step, ddp
+                optimizers["generator"],
+                g_loss,
+                g_logs,
+                "generator",
+                step,
+                ddp,
+                scalers.get("generator"),
             )
         finally:
             _set_requires_grad(d_params, True)
@@ -297,7 +337,14 @@ def train(
     if options.ddp:
         ddp, device = setup(device)
     try:
-        return _train(model, batches, options, run_dir, ckpt_path, device, ddp, extra_state)
+        accel.validate(options, device)
+        with accel.accelerated(
+            model,
+            channels_last=options.channels_last,
+            compile=options.compile,
+            compile_mode=options.compile_mode,
+        ):
+            return _train(model, batches, options, run_dir, ckpt_path, device, ddp, extra_state)
     finally:
         if ddp is not None and ddp.owns_group:
             ddp.close()
@@ -323,12 +370,17 @@ def _train(
     if ddp is not None:
         ddp.broadcast_module(model)  # every rank starts from rank 0's weights
     optimizers = model.configure_optimizers()
+    amp = accel.resolve_amp(options.amp, device)
+    scalers = accel.make_grad_scalers(list(optimizers), device, amp)
     start = 0
     if options.resume:
         state = _read_checkpoint(ckpt_path, ddp)
         model.load_trained_state(state["trained_state"])
         for name, opt in optimizers.items():
             opt.load_state_dict(state["optimizers"][name])
+        for name, scaler in (scalers or {}).items():
+            if name in state.get("grad_scalers", {}):  # absent: a run resumed with amp=fp16
+                scaler.load_state_dict(state["grad_scalers"][name])
         _restore_rng(state["rng"], ddp)
         start = int(state["step"])
     elif ddp is not None:
@@ -352,6 +404,7 @@ def _train(
                     "step": step,
                     "trained_state": model.trained_state(),
                     "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
+                    "grad_scalers": {k: s.state_dict() for k, s in (scalers or {}).items()},
                     "rng": rng,
                     **(extra_state or {}),
                 },
@@ -367,7 +420,15 @@ def _train(
     )
     for step in bar:
         logs, problem = train_step(
-            model, optimizers, batches, step, device, amp=options.amp, ddp=ddp
+            model,
+            optimizers,
+            batches,
+            step,
+            device,
+            amp=amp,
+            channels_last=options.channels_last,
+            scalers=scalers,
+            ddp=ddp,
         )
         if problem:  # under DDP every rank sees the same (rank-averaged) verdict
             if options.nan_policy == "skip" and skipped < options.max_skipped:

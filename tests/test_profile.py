@@ -174,7 +174,10 @@ def test_inputs_hole_is_the_centred_half_square():
 def test_speed_one_flops_scale_with_batch_and_training_costs_more():
     row = speed.speed_one("deepfill_v2", "cpu", 1, None, 2, size=32)
     b1, b8 = row["infer"][1], row["infer"][8]
-    assert b8["flops"] == 8 * b1["flops"] > 0  # forward FLOPs are linear in the batch
+    # forward FLOPs are linear in the batch, up to the batch-independent per-forward weight
+    # transforms (the phase kernels of DeepFill's upsampling convolutions: ~0.5 % here)
+    assert b1["flops"] > 0 and b8["flops"] == pytest.approx(8 * b1["flops"], rel=0.01)
+    assert b8["flops"] < 8 * b1["flops"]
     train = row["train"]
     assert train["problem"] == "" and train["d_steps"] == 1 and train["batch"] == 2
     # backward ~ 2 x forward for the generator; plus the critic's passes

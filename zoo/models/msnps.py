@@ -269,7 +269,9 @@ class MSNPS(ContextEncoder):
         # variables in the VGG's input units: u = x * gain + offset per channel
         offset = vgg.input_transform(torch.zeros_like(c_s[:, :, :1, :1]))  # 1 x 3 x 1 x 1
         gain = vgg.input_transform(torch.ones_like(offset)) - offset
-        u = vgg.input_transform(start).detach().clone().requires_grad_(True)
+        # contiguous: L-BFGS flattens the gradient with .view(-1) (channels_last input breaks it)
+        u = vgg.input_transform(start).detach().clone(memory_format=torch.contiguous_format)
+        u.requires_grad_(True)
 
         def image_of(v: Tensor) -> Tensor:
             return known + m_s * (v - offset) / gain  # only hole pixels are variables
