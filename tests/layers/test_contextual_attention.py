@@ -398,3 +398,20 @@ def test_bad_inputs() -> None:
         ContextualAttention(mask_scale=0)
     with pytest.raises(ValueError, match=r"N x 1 x 32 x 32 \(4 x b's size"):
         ContextualAttention(mask_scale=4)(x, x, torch.zeros(1, 1, 8, 8))
+
+
+@pytest.mark.parametrize(
+    "usable",
+    [[1, 1, 1, 1, 1, 1], [0, 1, 1, 0, 0, 1], [1, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0]],
+)
+def test_paste_skips_positions_unusable_everywhere(usable: list[int]) -> None:
+    """The paste product summed over the positions usable in some batch element only equals
+    the full product when the attention of the others is 0 (runs of positions kept)."""
+    from zoo.layers.contextual_attention import _paste_columns
+
+    g = torch.Generator().manual_seed(13)
+    raw = torch.randn(2, 5, 6, generator=g, dtype=DT)
+    valid = torch.tensor([usable, [0, 0, 0, 0, 0, 0]], dtype=DT).unsqueeze(1)  # N x 1 x L
+    attn = torch.rand(2, 4, 6, generator=g, dtype=DT) * valid  # unusable columns are 0
+    ref = torch.einsum("ncl,nql->ncq", raw, attn)
+    torch.testing.assert_close(_paste_columns(raw, attn, valid), ref, rtol=0, atol=1e-15)

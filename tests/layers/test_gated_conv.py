@@ -10,11 +10,14 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+import zoo.layers.gated_conv as gated_conv_module
 from zoo.layers.gated_conv import (
     GatedConv2d,
     GatedDeconv2d,
+    conv2d_gated_rows,
     gated_activation,
     interleave_phases,
+    phase_weights,
     upsample_conv3x3,
 )
 
@@ -180,6 +183,9 @@ def test_phase_convolution_equals_upsample_then_conv(channels_last, halves, n, h
     out = interleave_phases(z, 4 * halves) if halves == 1 else None
     if out is not None:
         assert out.is_contiguous(memory_format=CL if channels_last else torch.contiguous_format)
+        # exact strides (also of a size-1 batch axis): convolutions pick their layout from them
+        layout = CL if channels_last else torch.contiguous_format
+        assert out.stride() == torch.empty(out.shape, memory_format=layout).stride()
 
 
 @pytest.mark.parametrize("channels_last", [False, True])
@@ -245,3 +251,77 @@ def test_bad_input() -> None:
         GatedConv2d(3, 0, 3)
     with pytest.raises(TypeError, match="activation"):
         GatedConv2d(3, 4, 3, activation="elu")  # type: ignore[arg-type]
+
+
+def reference_rows_loop(x, weight, bias, pad, s, d, c, act) -> torch.Tensor:
+    """Every output pixel as an explicit window dot product, then act(feature) * sigmoid(gate)."""
+    xp = F.pad(x, pad)
+    n, _, h, w = xp.shape
+    k = weight.shape[-1]
+    ho, wo = (h - d * (k - 1) - 1) // s + 1, (w - d * (k - 1) - 1) // s + 1
+    y = torch.empty(n, weight.shape[0], ho, wo, dtype=x.dtype)
+    for i in range(ho):
+        for j in range(wo):
+            win = xp[:, :, i * s : i * s + d * (k - 1) + 1 : d, j * s : j * s + d * (k - 1) + 1 : d]
+            y[:, :, i, j] = torch.einsum("nckl,ockl->no", win, weight) + bias
+    return act(y[:, :c]) * torch.sigmoid(y[:, c:])
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("tile", [1, 40, 300, 1 << 20])  # 1 row per tile .. a single tile
+@pytest.mark.parametrize(
+    "k, s, d, pad, n, h, w",
+    [
+        (3, 1, 1, (1, 1, 1, 1), 1, 9, 7),
+        (5, 1, 1, (2, 2, 2, 2), 2, 8, 6),
+        (3, 2, 1, (0, 1, 0, 1), 1, 10, 8),  # TF 'SAME' stride 2: extra bottom row / right col
+        (5, 2, 1, (1, 2, 1, 2), 2, 9, 8),
+        (3, 1, 3, (3, 3, 3, 3), 1, 7, 9),
+        (2, 1, 1, (1, 1, 1, 1), 1, 6, 5),  # phase kernels of the upsampling layers
+    ],
+)
+def test_row_tiles_equal_whole_image(channels_last, tile, k, s, d, pad, n, h, w) -> None:
+    """conv2d_gated_rows == explicit window loop (every tile size, edge tiles, strides)."""
+    g = torch.Generator().manual_seed(11)
+    c = 3
+    x = torch.randn(n, 4, h, w, generator=g, dtype=DT)
+    weight = torch.randn(2 * c, 4, k, k, generator=g, dtype=DT)
+    bias = torch.randn(2 * c, generator=g, dtype=DT)
+    ref = reference_rows_loop(x, weight, bias, pad, s, d, c, F.elu)
+    if channels_last:
+        x = x.contiguous(memory_format=CL)
+    with torch.inference_mode():
+        out = conv2d_gated_rows(x, weight, bias, pad, s, d, c, nn.ELU(), tile_floats=tile)
+    torch.testing.assert_close(out, ref, rtol=0, atol=1e-12)
+    layout = CL if channels_last else torch.contiguous_format
+    assert out.is_contiguous(memory_format=layout)
+
+
+@pytest.mark.parametrize("act", [nn.ELU, nn.ReLU])
+@pytest.mark.parametrize("k, s, d", [(5, 1, 1), (3, 2, 1), (3, 1, 2)])
+def test_layers_use_row_tiles_in_inference(monkeypatch, act, k, s, d) -> None:
+    """With a tiny tile size the inference path of GatedConv2d / GatedDeconv2d runs in row
+    tiles and still equals the two-convolution reference / upsample + conv."""
+    monkeypatch.setattr(gated_conv_module, "ROW_TILES", True)
+    monkeypatch.setattr(gated_conv_module, "TILE_FLOATS", 16)
+    torch.manual_seed(12)
+    layer = make(4, 6, k, s, d, act=act)
+    x = torch.randn(2, 4, 10, 8, dtype=DT).contiguous(memory_format=CL)
+    ref = reference_two_convs(layer, x, act())
+    calls = []
+    real = gated_conv_module.conv2d_gated_rows
+    monkeypatch.setattr(
+        gated_conv_module, "conv2d_gated_rows", lambda *a, **kw: calls.append(1) or real(*a, **kw)
+    )
+    with torch.inference_mode():
+        torch.testing.assert_close(layer(x), ref, rtol=0, atol=1e-12)
+        deconv = GatedDeconv2d(4, 5, activation=act).to(DT)
+        deconv.conv.conv.bias.normal_()
+        up = F.interpolate(x, scale_factor=2, mode="nearest")
+        y = F.conv2d(up, deconv.conv.conv.weight, deconv.conv.conv.bias, padding=1)
+        torch.testing.assert_close(
+            deconv(x), act()(y[:, :5]) * torch.sigmoid(y[:, 5:]), rtol=0, atol=1e-12
+        )
+    assert len(calls) == 2
+    phases, pb = phase_weights(deconv.conv.conv.weight, deconv.conv.conv.bias, 2)
+    assert phases.shape == (40, 4, 2, 2) and pb.shape == (40,)

@@ -224,6 +224,30 @@ def _to_row_major(x: Tensor, grid: tuple[int, int]) -> Tensor:
     return x.unflatten(-1, (grid[1], grid[0])).transpose(-1, -2).flatten(-2)
 
 
+def _paste_columns(raw: Tensor, attn: Tensor, valid: Tensor) -> Tensor:
+    """``raw @ attn^T`` (N x C*kr*kr x L times N x q x L -> N x C*kr*kr x q) summed over the
+    background positions usable in some batch element only: the attention of an unusable
+    position is exactly 0 (``valid`` N x 1 x L), so its terms add nothing."""
+    keep = valid.amax(dim=(0, 1)) > 0  # L
+    if bool(keep.all()):
+        return torch.bmm(raw, attn.transpose(1, 2))
+    # runs of consecutive usable positions: slices concatenated (a row-wise copy, several
+    # times faster than an index gather along the last axis)
+    flags = keep.tolist()
+    runs, start = [], None
+    for i, flag in enumerate([*flags, False]):
+        if flag and start is None:
+            start = i
+        elif not flag and start is not None:
+            runs.append((start, i))
+            start = None
+    if not runs:
+        return raw.new_zeros(raw.shape[0], raw.shape[1], attn.shape[1])
+    raw_k = torch.cat([raw[..., a:b] for a, b in runs], dim=-1)  # N x C*kr*kr x L'
+    attn_k = torch.cat([attn[..., a:b] for a, b in runs], dim=-1)  # N x q x L'
+    return torch.bmm(raw_k, attn_k.transpose(1, 2))
+
+
 class ContextualAttention(nn.Module):
     """Contextual attention of ``inpaint_ops.contextual_attention`` (no parameters).
 
@@ -452,7 +476,7 @@ class ContextualAttention(nn.Module):
             scores = self._fuse_all(scores, fg, grid)
         attn = self._attention(scores, valid)  # N x F x L
         offsets = attn.argmax(dim=-1) if return_offsets else None
-        return torch.bmm(raw, attn.transpose(1, 2)), offsets  # N x C*kr*kr x F
+        return _paste_columns(raw, attn, valid), offsets  # N x C*kr*kr x F
 
     def _fuse_all(self, scores: Tensor, fg: tuple[int, int], grid: tuple[int, int]) -> Tensor:
         """Step 4 on the whole N x F x L score matrix: a diagonal sum over row-major flat

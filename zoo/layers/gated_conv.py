@@ -50,7 +50,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from zoo.layers.padding import conv2d_same
+from zoo.layers.padding import conv2d_same, same_pad_amounts
 
 __all__ = [
     "GatedConv2d",
@@ -58,6 +58,8 @@ __all__ = [
     "gated_activation",
     "upsample_conv3x3",
     "interleave_phases",
+    "phase_weights",
+    "conv2d_gated_rows",
 ]
 
 Tensor = torch.Tensor
@@ -86,6 +88,15 @@ def upsample_conv3x3(x: Tensor, weight: Tensor, bias: Tensor | None, halves: int
     (:func:`interleave_phases` assembles them; see the module docstring).  The halves stay
     contiguous blocks so that a gated activation can split them before the interleave.
     """
+    phases, bias = phase_weights(weight, bias, halves)
+    return F.conv2d(x, phases, bias, 1, 1)  # N x 4O x H+1 x W+1
+
+
+def phase_weights(
+    weight: Tensor, bias: Tensor | None, halves: int = 1
+) -> tuple[Tensor, Tensor | None]:
+    """The 4O x Cin x 2 x 2 phase kernels (and 4O biases) of :func:`upsample_conv3x3`, to be
+    applied with padding 1."""
     o, cin, kh, kw = weight.shape
     if (kh, kw) != (3, 3) or o % halves:
         raise ValueError(f"expected an O x Cin x 3 x 3 weight, O divisible by {halves}")
@@ -96,7 +107,7 @@ def upsample_conv3x3(x: Tensor, weight: Tensor, bias: Tensor | None, halves: int
     phases = phases.reshape(4 * o, cin, 2, 2)  # (half, phase, c) order
     if bias is not None:
         bias = bias.view(halves, 1, o // halves).expand(halves, 4, o // halves).reshape(4 * o)
-    return F.conv2d(x, phases, bias, 1, 1)  # N x 4O x H+1 x W+1
+    return phases, bias
 
 
 def interleave_phases(z: Tensor, channels: int) -> Tensor:
@@ -106,13 +117,20 @@ def interleave_phases(z: Tensor, channels: int) -> Tensor:
     h, w = h1 - 1, w1 - 1
     zv = z.unflatten(1, (2, 2, channels))  # N x 2 x 2 x C x H+1 x W+1
     if _is_channels_last(z):
-        out = z.new_empty(n, h, 2, w, 2, channels).permute(0, 5, 1, 2, 3, 4)  # N C H 2 W 2
+        # allocated N x C x 2H x 2W channels_last (a view would give a size-1 N an odd stride
+        # that the convolution does not recognise as channels_last)
+        out = torch.empty(
+            n, channels, 2 * h, 2 * w, dtype=z.dtype, device=z.device,
+            memory_format=torch.channels_last,
+        )  # fmt: skip
+        ov = out.permute(0, 2, 3, 1).view(n, h, 2, w, 2, channels).permute(0, 5, 1, 2, 3, 4)
     else:
-        out = z.new_empty(n, channels, h, 2, w, 2)
+        out = z.new_empty(n, channels, 2 * h, 2 * w)
+        ov = out.view(n, channels, h, 2, w, 2)  # N x C x H x 2 x W x 2
     for py in (0, 1):
         for px in (0, 1):
-            out[:, :, :, py, :, px] = zv[:, py, px, :, py : py + h, px : px + w]
-    return out.view(n, channels, 2 * h, 2 * w)
+            ov[:, :, :, py, :, px] = zv[:, py, px, :, py : py + h, px : px + w]
+    return out
 
 
 def gated_activation(y: Tensor, out_channels: int, act: nn.Module) -> Tensor:
@@ -140,6 +158,85 @@ def gated_activation(y: Tensor, out_channels: int, act: nn.Module) -> Tensor:
         feature = act(feature)
     gate = gate.sigmoid_()
     return feature.mul_(gate) if feature.data_ptr() != y.data_ptr() else feature * gate
+
+
+#: floats of one row tile's convolution output in :func:`conv2d_gated_rows` (~1 MB in float32:
+#: the tile is activated while it is still in the core's cache)
+TILE_FLOATS = 1 << 18
+
+
+def _activate_(feature: Tensor, act: nn.Module) -> Tensor:
+    """``act(feature)``, in place for the known activations (inference only)."""
+    if type(act) is nn.ELU:
+        return F.elu(feature, act.alpha, inplace=True)
+    if type(act) is nn.ReLU:
+        return feature.relu_()
+    return act(feature)
+
+
+def conv2d_gated_rows(
+    x: Tensor,
+    weight: Tensor,
+    bias: Tensor | None,
+    padding: tuple[int, int, int, int],
+    stride: int,
+    dilation: int,
+    out_channels: int,
+    act: nn.Module,
+    tile_floats: int | None = None,
+) -> Tensor:
+    """``gated_activation(F.conv2d(F.pad(x, padding), weight, bias, stride, 0, dilation),
+    out_channels, act)`` computed in tiles of output rows (inference only; zero padding
+    ``(left, right, top, bottom)`` as ``F.pad``).
+
+    Each tile of output rows ``r0 .. r1`` convolves only the input rows it reads (``s r0 - top
+    .. s (r1 - 1) - top + d (kh - 1)``; zero rows beyond the image edge and an asymmetric
+    column remainder are padded onto the tile's small slice, the symmetric column padding is
+    the convolution's), and is activated and multiplied into the output while it is in the
+    cache: the full 2C-channel convolution output is never written to memory.  Each output
+    value is the same dot product as in the whole-image convolution (up to the summation
+    order).  ``x``: N x Cin x H x W (best channels_last); returns N x C x Hout x Wout in
+    ``x``'s layout.
+    """
+    n, _, h, w = x.shape
+    kh, kw = weight.shape[-2:]
+    left, right, top, bottom = padding
+    s, d = stride, dilation
+    h_out = (h + top + bottom - d * (kh - 1) - 1) // s + 1
+    w_out = (w + left + right - d * (kw - 1) - 1) // s + 1
+    pw = min(left, right)  # symmetric column padding: the convolution's own
+    c = out_channels
+    layout = torch.channels_last if _is_channels_last(x) else torch.contiguous_format
+    out = torch.empty(n, c, h_out, w_out, dtype=x.dtype, device=x.device, memory_format=layout)
+    tile = TILE_FLOATS if tile_floats is None else tile_floats
+    rows = max(1, tile // max(1, n * 2 * c * w_out))  # output rows per tile
+    for r0 in range(0, h_out, rows):
+        r1 = min(r0 + rows, h_out)
+        lo, hi = s * r0 - top, s * (r1 - 1) - top + d * (kh - 1) + 1  # input rows read
+        xs = x[:, :, max(lo, 0) : min(hi, h)]  # N x Cin x rows read x W
+        extra = (left - pw, right - pw, max(-lo, 0), max(hi - h, 0))
+        if any(extra):  # edge tile / asymmetric columns: pad the slice (a small copy)
+            xs = F.pad(xs, extra).contiguous(memory_format=layout)
+        y = F.conv2d(xs, weight, bias, s, (0, pw), d)  # N x 2C x (r1 - r0) x Wout
+        feature = _activate_(y[:, :c].contiguous(memory_format=layout), act)
+        gate = y[:, c:].contiguous(memory_format=layout).sigmoid_()
+        torch.mul(feature, gate, out=out[:, :, r0:r1])
+    return out
+
+
+#: use :func:`conv2d_gated_rows` in the layers' inference path.  Off: measured interleaved
+#: against nipponjo's port (1 thread, 256x256), tiles helped only while the shared machine was
+#: heavily loaded (memory-bound) and cost ~10 % at load ~2.5 (more, smaller convolutions).
+ROW_TILES = False
+
+
+def _use_rows(x: Tensor, conv_out: int) -> bool:
+    """Row tiles (when enabled) for inference on large outputs (several tiles of cache size)."""
+    return (
+        ROW_TILES
+        and not torch.is_grad_enabled()
+        and x.shape[0] * conv_out * x.shape[-2] * x.shape[-1] >= 4 * TILE_FLOATS
+    )
 
 
 class GatedConv2d(nn.Module):
@@ -197,6 +294,14 @@ class GatedConv2d(nn.Module):
             raise ValueError(
                 f"expected N x {self.conv.in_channels} x H x W input, got {tuple(x.shape)}"
             )
+        if self.gated and _use_rows(x, 2 * self.out_channels):  # conv + activation in tiles
+            k, s, d = self.kernel_size, self.stride, self.dilation
+            top, bottom = same_pad_amounts(x.shape[-2], k, s, d)
+            left, right = same_pad_amounts(x.shape[-1], k, s, d)
+            return conv2d_gated_rows(
+                x, self.conv.weight, self.conv.bias, (left, right, top, bottom), s, d,
+                self.out_channels, self.act,
+            )  # fmt: skip
         # TF 'SAME' zero padding; N x conv_out x ceil(H/s) x ceil(W/s)
         y = conv2d_same(x, self.conv.weight, self.conv.bias, self.stride, self.dilation)
         if not self.gated:
@@ -227,6 +332,10 @@ class GatedDeconv2d(nn.Module):
                 f"expected N x {gconv.conv.in_channels} x H x W input, got {tuple(x.shape)}"
             )
         c = gconv.out_channels
+        if gconv.gated and _use_rows(x, 8 * c):  # phase conv + activation in row tiles
+            phases, bias = phase_weights(gconv.conv.weight, gconv.conv.bias, 2)
+            z = conv2d_gated_rows(x, phases, bias, (1, 1, 1, 1), 1, 1, 4 * c, gconv.act)
+            return interleave_phases(z, c)  # N x C x 2H x 2W
         z = upsample_conv3x3(x, gconv.conv.weight, gconv.conv.bias, 2 if gconv.gated else 1)
         if gconv.gated:  # the activation is pointwise: apply it before the interleave
             z = gated_activation(z, 4 * c, gconv.act)  # N x 4C x H+1 x W+1
