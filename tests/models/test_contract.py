@@ -77,9 +77,7 @@ def test_every_parameter_gets_a_gradient(name):
     loss, logs = model.generator_loss(image, mask, out, LATE_STEP)
     loss.backward()
     missing = [
-        k
-        for k, p in model.generator.named_parameters()
-        if p.requires_grad and p.grad is None
+        k for k, p in model.generator.named_parameters() if p.requires_grad and p.grad is None
     ]
     assert not missing, f"generator parameters without gradient: {missing[:5]}"
     if len(model.discriminators):
