@@ -61,6 +61,7 @@ class TrainConfig:
     max_skipped: int = 10
     progress: bool = True
     ddp: bool = False  # data-parallel under torchrun (benchmarks/distributed.py)
+    lr_schedule: str = "constant"  # constant | cosine (benchmarks.train.lr_factor)
 
 
 @dataclass

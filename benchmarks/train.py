@@ -26,6 +26,9 @@ Speed options (:mod:`benchmarks.accel`): ``amp`` autocasts the forward and the l
 the checkpoint keeps), ``channels_last`` converts the model and every batch, ``compile``
 compiles the generator forward (``model.inpaint``, parameter names unchanged, so checkpoints
 load into uncompiled models).  The model is restored (eager, contiguous) when training ends.
+
+``lr_schedule``: ``constant`` (the model's own learning rates throughout, as the papers' code)
+or ``cosine`` (each base rate times :func:`lr_factor`, a pure function of the step).
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ __all__ = [
     "NonFiniteLossError",
     "train",
     "train_step",
+    "lr_factor",
     "save_checkpoint",
     "CHECKPOINT_NAME",
 ]
@@ -80,6 +84,7 @@ class TrainOptions:
     max_skipped: int = 10
     progress: bool = True
     ddp: bool = False  # data-parallel over torchrun ranks (benchmarks.distributed)
+    lr_schedule: str = "constant"  # constant (the papers') | cosine (to 0 at the last step)
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
@@ -350,6 +355,29 @@ def train(
             ddp.close()
 
 
+LR_SCHEDULES = ("constant", "cosine")
+
+
+def lr_factor(schedule: str, step: int, steps: int) -> float:
+    """Multiplier of every optimizer's base learning rate at (0-based) ``step`` of ``steps``.
+
+    ``constant``: 1 (what the papers' code does over a run); ``cosine``: ``(1 + cos(pi s /
+    steps)) / 2``, from 1 at the first step towards 0 at the last (for short budgets, e.g. the
+    CPU quick start).  A pure function of the step, so a resumed run is unchanged.
+    """
+    if schedule == "constant":
+        return 1.0
+    if schedule == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * step / max(steps, 1)))
+    raise ValueError(f"train.lr_schedule={schedule!r}: expected one of {LR_SCHEDULES}")
+
+
+def _set_lr(optimizers: dict[str, torch.optim.Optimizer], base: dict, factor: float) -> None:
+    for name, opt in optimizers.items():
+        for group, lr in zip(opt.param_groups, base[name]):
+            group["lr"] = lr * factor
+
+
 def _train(
     model: InpaintModel,
     batches: BatchFn,
@@ -369,7 +397,9 @@ def _train(
     model.to(device).train()
     if ddp is not None:
         ddp.broadcast_module(model)  # every rank starts from rank 0's weights
+    lr_factor(options.lr_schedule, 0, options.steps)  # an unknown schedule fails here
     optimizers = model.configure_optimizers()
+    base_lrs = {k: [g["lr"] for g in o.param_groups] for k, o in optimizers.items()}
     amp = accel.resolve_amp(options.amp, device)
     scalers = accel.make_grad_scalers(list(optimizers), device, amp)
     start = 0
@@ -419,6 +449,8 @@ def _train(
         dynamic_ncols=True,
     )
     for step in bar:
+        if options.lr_schedule != "constant":
+            _set_lr(optimizers, base_lrs, lr_factor(options.lr_schedule, step, options.steps))
         logs, problem = train_step(
             model,
             optimizers,

@@ -17,6 +17,7 @@ from benchmarks.train import (
     CHECKPOINT_NAME,
     NonFiniteLossError,
     TrainOptions,
+    lr_factor,
     save_checkpoint,
     train_step,
 )
@@ -108,6 +109,45 @@ def test_resume_equals_uninterrupted(tmp_path):
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=k)
     log_steps = (tmp_path / "part" / "train_log.csv").read_text().splitlines()[1:]
     assert [int(r.split(",")[0]) for r in log_steps] == [1, 2, 3, 4, 5, 6]
+
+
+def test_cosine_schedule_values():
+    assert [lr_factor("constant", s, 4) for s in range(4)] == [1.0] * 4
+    got = [lr_factor("cosine", s, 4) for s in range(4)]
+    assert got == pytest.approx([1.0, (1 + 0.5**0.5) / 2, 0.5, (1 - 0.5**0.5) / 2], abs=1e-15)
+    with pytest.raises(ValueError, match="lr_schedule='step'"):
+        lr_factor("step", 0, 4)
+
+
+class _Crash(Exception):
+    pass
+
+
+def test_cosine_schedule_applies_and_resumes_exactly(tmp_path):
+    cpu = torch.device("cpu")
+    torch.manual_seed(0)
+    constant = TinyGAN()
+    run_training(constant, batches, _opts(), tmp_path / "constant", cpu)
+    torch.manual_seed(0)
+    full = TinyGAN()
+    run_training(full, batches, _opts(lr_schedule="cosine"), tmp_path / "full", cpu)
+    assert not torch.equal(full.generator[0].weight, constant.generator[0].weight)
+
+    def crash_at_4(step, k):  # a run of 6 steps killed after its step-4 checkpoint
+        if step == 4:
+            raise _Crash
+        return batches(step, k)
+
+    torch.manual_seed(0)
+    with pytest.raises(_Crash):
+        run_training(TinyGAN(), crash_at_4, _opts(lr_schedule="cosine"), tmp_path / "part", cpu)
+    torch.manual_seed(7)
+    resumed = TinyGAN()
+    opts = _opts(lr_schedule="cosine", resume=True)
+    assert run_training(resumed, batches, opts, tmp_path / "part", cpu)["resumed_from"] == 4
+    a, b = _weights(full), _weights(resumed)
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=k)
 
 
 def test_discriminator_frozen_during_generator_step(tmp_path):
