@@ -104,7 +104,8 @@ def _read_one(
 def _to_tensor(arrays: list[np.ndarray]) -> torch.Tensor:
     """uint8 N x H x W x 3 -> float32 N x 3 x H x W in [-1, 1] (as benchmarks.data makes
     test images and load_predictions reads predictions)."""
-    return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+    planes = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()  # N x 3 x H x W
+    return planes.float() / 127.5 - 1.0  # converted here, on the read-ahead thread
 
 
 def read_pairs(
