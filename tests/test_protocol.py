@@ -198,6 +198,19 @@ PAPER_MASKS = {
 }
 
 
+def test_quickstart_keeps_deepfill_v2_and_scales_only_the_budget():
+    cfg = _cfg("experiment=quickstart")
+    paper = _cfg()
+    assert cfg.model.name == "deepfill_v2" and cfg.mask.name == "deepfill_v2_train"
+    assert cfg.model.kwargs.lr == 1e-3 and cfg.model.kwargs.gan_loss_alpha == 0.1
+    changed = {k for k in cfg.model.kwargs if cfg.model.kwargs[k] != paper.model.kwargs[k]}
+    assert changed == {"lr", "gan_loss_alpha"}  # architecture and the other losses as official
+    assert cfg.train.lr_schedule == "cosine" and cfg.data.resolution == 64
+    # the official 12-40 px stroke widths at 256 px, scaled to 64 px
+    assert (cfg.mask.params.min_width, cfg.mask.params.max_width) == (3, 10)
+    assert list(cfg.eval.baselines) == ["mean_fill", "telea"]
+
+
 def test_cpu_smoke_protocol():
     cfg = _cfg("experiment=cpu_smoke", hydra=True)
     assert cfg.data.resolution == 128 and cfg.mask.name == "center_box"
