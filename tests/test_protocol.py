@@ -206,6 +206,9 @@ def test_quickstart_keeps_deepfill_v2_and_scales_only_the_budget():
     changed = {k for k in cfg.model.kwargs if cfg.model.kwargs[k] != paper.model.kwargs[k]}
     assert changed == {"lr", "gan_loss_alpha"}  # architecture and the other losses as official
     assert cfg.train.lr_schedule == "cosine" and cfg.data.resolution == 64
+    assert cfg.train.amp == "bf16" and paper.train.amp == "none"  # master weights stay float32
+    assert cfg.eval.amp == "none"  # scored in float32
+    assert cfg.data.test_crops == 32 and paper.data.test_crops == 8
     # the official 12-40 px stroke widths at 256 px, scaled to 64 px
     assert (cfg.mask.params.min_width, cfg.mask.params.max_width) == (3, 10)
     assert list(cfg.eval.baselines) == ["mean_fill", "telea"]
