@@ -11,12 +11,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 import zoo.layers.gated_conv as gated_conv_module
+from zoo.layers.fast_deconv import interleave_phases
 from zoo.layers.gated_conv import (
     GatedConv2d,
     GatedDeconv2d,
     conv2d_gated_rows,
     gated_activation,
-    interleave_phases,
     phase_weights,
     upsample_conv3x3,
 )

@@ -41,7 +41,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from zoo.layers.gated_conv import interleave_phases, upsample_conv3x3
+from zoo.layers.fast_deconv import interleave_phases
+from zoo.layers.gated_conv import upsample_conv3x3
 from zoo.layers.padding import conv2d_same
 
 __all__ = [

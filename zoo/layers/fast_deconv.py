@@ -40,6 +40,8 @@ import torch.nn.functional as F
 
 __all__ = [
     "PHASE_TAPS",
+    "is_channels_last",
+    "interleave_phases",
     "conv_transpose_4x4_s2",
     "conv_transpose_4x4_s2_gemm",
     "FastConvTranspose2d",
@@ -49,6 +51,37 @@ Tensor = torch.Tensor
 
 #: kernel index used by output phase ``a`` (0: even, 1: odd row/column) for tap ``s``
 PHASE_TAPS = ((3, 1), (2, 0))
+
+
+def is_channels_last(x: Tensor) -> bool:
+    """``x`` is stored N x H x W x C (``torch.channels_last``) and not also plain contiguous."""
+    return x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+
+
+def interleave_phases(z: Tensor, channels: int) -> Tensor:
+    """N x 4C x (H + 1) x (W + 1) phase outputs (channel ``(2 py + px) * C + c``, valid at
+    rows ``py ..``, columns ``px ..``) -> N x C x 2H x 2W, in ``z``'s memory layout.
+
+    The last step of every phase form here and of DeepFill's upsampling convolutions
+    (:func:`zoo.layers.gated_conv.upsample_conv3x3`)."""
+    n, _, h1, w1 = z.shape
+    h, w = h1 - 1, w1 - 1
+    zv = z.unflatten(1, (2, 2, channels))  # N x 2 x 2 x C x H+1 x W+1
+    if is_channels_last(z):
+        # allocated N x C x 2H x 2W channels_last (a view would give a size-1 N an odd stride
+        # that the convolution does not recognise as channels_last)
+        out = torch.empty(
+            n, channels, 2 * h, 2 * w, dtype=z.dtype, device=z.device,
+            memory_format=torch.channels_last,
+        )  # fmt: skip
+        ov = out.permute(0, 2, 3, 1).view(n, h, 2, w, 2, channels).permute(0, 5, 1, 2, 3, 4)
+    else:
+        out = z.new_empty(n, channels, 2 * h, 2 * w)
+        ov = out.view(n, channels, h, 2, w, 2)  # N x C x H x 2 x W x 2
+    for py in (0, 1):
+        for px in (0, 1):
+            ov[:, :, :, py, :, px] = zv[:, py, px, :, py : py + h, px : px + w]
+    return out
 
 
 def _check(x: Tensor, weight: Tensor) -> None:
@@ -78,16 +111,9 @@ def conv_transpose_4x4_s2(x: Tensor, weight: Tensor, bias: Tensor | None = None)
     ``x``: N x C_in x H x W; returns N x C_out x 2H x 2W.
     """
     _check(x, weight)
-    n, _, h, w = x.shape
-    c_out = weight.shape[1]
     phase_bias = None if bias is None else bias.repeat(4)
-    z = F.conv2d(F.pad(x, (1, 1, 1, 1)), _phase_weight(weight), phase_bias)
-    z = z.reshape(n, 2, 2, c_out, h + 1, w + 1)  # N x a x b x C_out x (H+1) x (W+1)
-    y = x.new_empty(n, c_out, h, 2, w, 2)  # N x C_out x H x a x W x b
-    for a in (0, 1):
-        for b in (0, 1):
-            y[:, :, :, a, :, b] = z[:, a, b, :, a : a + h, b : b + w]
-    return y.view(n, c_out, 2 * h, 2 * w)
+    z = F.conv2d(F.pad(x, (1, 1, 1, 1)), _phase_weight(weight), phase_bias)  # N x 4C_out x ..
+    return interleave_phases(z, weight.shape[1])
 
 
 def conv_transpose_4x4_s2_gemm(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
@@ -141,7 +167,7 @@ class FastConvTranspose2d(nn.ConvTranspose2d):
     def forward(self, input: Tensor, output_size: list[int] | None = None) -> Tensor:
         if output_size is not None or input.dim() != 4:
             return super().forward(input, output_size)
-        if input.is_contiguous(memory_format=torch.channels_last) and not input.is_contiguous():
+        if is_channels_last(input):
             return super().forward(input)
         pixels = input.shape[-2] * input.shape[-1]
         if pixels <= self.small_pixels:

@@ -50,6 +50,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from zoo.layers.fast_deconv import interleave_phases, is_channels_last
 from zoo.layers.padding import conv2d_same, same_pad_amounts
 
 __all__ = [
@@ -57,7 +58,6 @@ __all__ = [
     "GatedDeconv2d",
     "gated_activation",
     "upsample_conv3x3",
-    "interleave_phases",
     "phase_weights",
     "conv2d_gated_rows",
 ]
@@ -74,10 +74,6 @@ _PHASE_TAPS = ((1.0, 0.0, 0.0), (0.0, 1.0, 1.0)), ((1.0, 1.0, 0.0), (0.0, 0.0, 1
 _VECTOR_CHUNK = 32
 
 
-def _is_channels_last(x: Tensor) -> bool:
-    return x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
-
-
 def upsample_conv3x3(x: Tensor, weight: Tensor, bias: Tensor | None, halves: int = 1) -> Tensor:
     """Phase outputs of ``conv3x3_same(nearest_x2(x))`` computed at ``x``'s resolution.
 
@@ -85,8 +81,9 @@ def upsample_conv3x3(x: Tensor, weight: Tensor, bias: Tensor | None, halves: int
     for a gated convolution's [feature, gate]).  Returns N x 4O x (H + 1) x (W + 1) with
     channel ``(h * 4 + 2 py + px) * C + c``: the phase ``(py, px)`` of output channel ``h * C +
     c``, valid on rows ``py .. py + H - 1`` and columns ``px .. px + W - 1``
-    (:func:`interleave_phases` assembles them; see the module docstring).  The halves stay
-    contiguous blocks so that a gated activation can split them before the interleave.
+    (:func:`~zoo.layers.fast_deconv.interleave_phases` assembles them; module docstring).
+    The halves stay contiguous blocks so that a gated activation can split them before the
+    interleave.
     """
     phases, bias = phase_weights(weight, bias, halves)
     return F.conv2d(x, phases, bias, 1, 1)  # N x 4O x H+1 x W+1
@@ -110,27 +107,13 @@ def phase_weights(
     return phases, bias
 
 
-def interleave_phases(z: Tensor, channels: int) -> Tensor:
-    """N x 4C x (H + 1) x (W + 1) phase outputs (channel ``(2 py + px) * C + c``, valid at
-    rows ``py ..``, columns ``px ..``) -> N x C x 2H x 2W, in ``z``'s memory layout."""
-    n, _, h1, w1 = z.shape
-    h, w = h1 - 1, w1 - 1
-    zv = z.unflatten(1, (2, 2, channels))  # N x 2 x 2 x C x H+1 x W+1
-    if _is_channels_last(z):
-        # allocated N x C x 2H x 2W channels_last (a view would give a size-1 N an odd stride
-        # that the convolution does not recognise as channels_last)
-        out = torch.empty(
-            n, channels, 2 * h, 2 * w, dtype=z.dtype, device=z.device,
-            memory_format=torch.channels_last,
-        )  # fmt: skip
-        ov = out.permute(0, 2, 3, 1).view(n, h, 2, w, 2, channels).permute(0, 5, 1, 2, 3, 4)
-    else:
-        out = z.new_empty(n, channels, 2 * h, 2 * w)
-        ov = out.view(n, channels, h, 2, w, 2)  # N x C x H x 2 x W x 2
-    for py in (0, 1):
-        for px in (0, 1):
-            ov[:, :, :, py, :, px] = zv[:, py, px, :, py : py + h, px : px + w]
-    return out
+def _activate_(feature: Tensor, act: nn.Module) -> Tensor:
+    """``act(feature)``, in place for the known activations (inference only)."""
+    if type(act) is nn.ELU:
+        return F.elu(feature, act.alpha, inplace=True)
+    if type(act) is nn.ReLU:
+        return feature.relu_()
+    return act(feature)
 
 
 def gated_activation(y: Tensor, out_channels: int, act: nn.Module) -> Tensor:
@@ -147,15 +130,10 @@ def gated_activation(y: Tensor, out_channels: int, act: nn.Module) -> Tensor:
     feature, gate = y[:, :out_channels], y[:, out_channels:]  # (feature, gate) halves
     if torch.is_grad_enabled() and y.requires_grad:
         return act(feature) * torch.sigmoid(gate)
-    if out_channels % _VECTOR_CHUNK and _is_channels_last(y):
+    if out_channels % _VECTOR_CHUNK and is_channels_last(y):
         feature = feature.contiguous(memory_format=torch.channels_last)  # dense copies
         gate = gate.contiguous(memory_format=torch.channels_last)
-    if type(act) is nn.ELU:
-        feature = F.elu(feature, act.alpha, inplace=True)
-    elif type(act) is nn.ReLU:
-        feature = feature.relu_()
-    else:
-        feature = act(feature)
+    feature = _activate_(feature, act)
     gate = gate.sigmoid_()
     return feature.mul_(gate) if feature.data_ptr() != y.data_ptr() else feature * gate
 
@@ -163,15 +141,6 @@ def gated_activation(y: Tensor, out_channels: int, act: nn.Module) -> Tensor:
 #: floats of one row tile's convolution output in :func:`conv2d_gated_rows` (~1 MB in float32:
 #: the tile is activated while it is still in the core's cache)
 TILE_FLOATS = 1 << 18
-
-
-def _activate_(feature: Tensor, act: nn.Module) -> Tensor:
-    """``act(feature)``, in place for the known activations (inference only)."""
-    if type(act) is nn.ELU:
-        return F.elu(feature, act.alpha, inplace=True)
-    if type(act) is nn.ReLU:
-        return feature.relu_()
-    return act(feature)
 
 
 def conv2d_gated_rows(
@@ -206,7 +175,7 @@ def conv2d_gated_rows(
     w_out = (w + left + right - d * (kw - 1) - 1) // s + 1
     pw = min(left, right)  # symmetric column padding: the convolution's own
     c = out_channels
-    layout = torch.channels_last if _is_channels_last(x) else torch.contiguous_format
+    layout = torch.channels_last if is_channels_last(x) else torch.contiguous_format
     out = torch.empty(n, c, h_out, w_out, dtype=x.dtype, device=x.device, memory_format=layout)
     tile = TILE_FLOATS if tile_floats is None else tile_floats
     rows = max(1, tile // max(1, n * 2 * c * w_out))  # output rows per tile
