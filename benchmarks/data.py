@@ -44,6 +44,7 @@ __all__ = [
     "TrainSampler",
     "make_test_set",
     "to_tensor",
+    "decode_workers",
 ]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -171,6 +172,11 @@ def ensure_min_side(img: np.ndarray, size: int) -> np.ndarray:
 def to_tensor(img: np.ndarray) -> torch.Tensor:
     """H x W x 3 uint8 -> 3 x H x W float in [-1, 1]."""
     return torch.from_numpy(np.array(img, copy=True)).permute(2, 0, 1).float() / 127.5 - 1.0
+
+
+def decode_workers() -> int:
+    """Threads that decode image files in parallel (PIL releases the GIL): min(8, CPUs)."""
+    return min(8, os.cpu_count() or 1)
 
 
 #: folders with at most this many images have every file's header checked up front, so an

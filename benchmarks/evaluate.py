@@ -25,7 +25,7 @@ from PIL import Image
 import masks as maskslib
 
 from . import accel
-from .data import DataError, load_image
+from .data import DataError, decode_workers, load_image
 from .metrics import METRICS, LPIPSScorer, aggregate, check_convention, image_metrics, quantize
 
 __all__ = [
@@ -160,7 +160,7 @@ def load_predictions(
     The layout a run's ``predictions/`` has (and what an official repository's outputs must
     be renamed to).  Missing files and wrong sizes are ``DataError`` naming the files;
     grayscale or RGBA files are read as RGB (``benchmarks.data.load_image``), decoded on
-    ``workers`` threads (default: min(8, CPU count)).
+    ``workers`` threads (default :func:`benchmarks.data.decode_workers`).
     """
     folder = Path(folder).expanduser()
     if not folder.is_dir():
@@ -172,7 +172,7 @@ def load_predictions(
             f"in {folder}, e.g. {', '.join(m + '.png' for m in missing[:3])} (one PNG per test "
             f"image, named <test image name>.png as a run's predictions/ folder)"
         )
-    workers = workers or min(8, os.cpu_count() or 1)
+    workers = workers or decode_workers()
     with ThreadPoolExecutor(workers, thread_name_prefix="load-predictions") as pool:
         arrays = list(pool.map(lambda n: load_image(folder / f"{n}.png"), names))  # PIL decodes
     for name, arr in zip(names, arrays):  # without the GIL: the files decode in parallel

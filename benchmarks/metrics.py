@@ -435,7 +435,7 @@ def image_metrics(
     ``mask`` is N x 1 x H x W, 1 = hole; ``convention`` one of :data:`CONVENTIONS`.  Returns
     float64 CPU tensors of length N for ``psnr``, ``psnr_hole``, ``ssim``, ``l1``,
     ``l1_hole``.  The whole batch is scored at once (SSIM filtering on
-    ``torch.get_num_threads()`` threads, :func:`filter_planes`).
+    ``torch.get_num_threads()`` threads, :func:`filter_plane`).
     """
     check_convention(convention)
     if pred.shape != target.shape or pred.dim() != 4 or pred.shape[1] != 3:

@@ -30,7 +30,7 @@ import torch
 
 from masks.file_masks import read_mask_file
 
-from .data import DataError, load_image
+from .data import DataError, decode_workers, load_image
 from .evaluate import score, summarize, write_json
 from .metrics import CONVENTIONS, LPIPSScorer, check_convention
 
@@ -174,7 +174,7 @@ def score_folder(
     """One row per image pair (the columns of a run's ``per_image.csv``)."""
     check_convention(convention)
     names = pair_names(pred_dir, gt_dir, mask_dir)
-    workers = workers or min(8, os.cpu_count() or 1)
+    workers = workers or decode_workers()
     frames = [
         score(pred, gt, masks, chunk, lpips, batch_size=batch_size, convention=convention)
         for chunk, pred, gt, masks in iter_batches(

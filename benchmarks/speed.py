@@ -325,10 +325,11 @@ def reference_comparison(
 ) -> dict[str, Any]:
     """Rows of :mod:`benchmarks.reference_speed` for the selected models (those without a
     reference are skipped), each in a fresh interpreter."""
-    from benchmarks.reference_speed import SPECS, measure_all, missing_references
+    from benchmarks.reference_speed import SPECS, measure_all, missing_references, select_specs
 
-    wanted = None if models is None else {m.strip() for m in models.split(",") if m.strip()}
-    specs = [s for s in SPECS if wanted is None or s.model in wanted]
+    with_reference = {s.model for s in SPECS}
+    names = None if models is None else [m.strip() for m in models.split(",")]
+    specs = select_specs(None if names is None else [m for m in names if m in with_reference])
     before = load_average()
     rows = measure_all(root, specs, runs, isolate=True, threads=threads)
     return {
