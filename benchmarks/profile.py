@@ -59,6 +59,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import zoo
 from zoo._registry import accepts
+from zoo.layers import native
 
 __all__ = [
     "REPORT",
@@ -114,6 +115,7 @@ def environment(device: torch.device) -> dict[str, str]:
         "omp": os.environ.get("OMP_NUM_THREADS", "unset"),
         "cpus": str(os.cpu_count()),
         "python": platform.python_version(),
+        "native": native.status(),
     }
 
 
@@ -123,6 +125,7 @@ def header_lines(env: dict[str, str], load_before: str, load_after: str) -> list
         f"- device: {env['device']}",
         f"- torch {env['torch']}, Python {env['python']}; intra-op threads {env['threads']} "
         f"(OMP_NUM_THREADS={env['omp']}); {env['cpus']} CPUs",
+        f"- gated activation (DeepFill v2, inference): {env.get('native', 'not recorded')}",
         f"- load average (1, 5, 15 min) {load_before} before / {load_after} after; the CPU is "
         "shared with other jobs, so CPU timings are noisy (medians are reported)",
     ]

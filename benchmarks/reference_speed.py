@@ -55,6 +55,7 @@ import torch
 import torch.nn.functional as F
 
 from benchmarks.profile import build_model, count_flops, inputs, load_average
+from zoo.layers import native
 
 __all__ = [
     "ENV_ROOT",
@@ -757,7 +758,9 @@ def render_section(
         "rounds); medians of wall time. **ratio = reference time / our time** (> 1: ours is "
         "faster); 'ratio, CPU time' is the same ratio of the medians of the thread's CPU time "
         "(steadier under load: it leaves out waiting for a core). Max abs diff compares the "
-        "two outputs in [-1, 1] on the same input and weights." + load_text,
+        "two outputs in [-1, 1] on the same input and weights."
+        + load_text
+        + f" Our gated activation (DeepFill v2): {native.status()}.",
         "",
         *render_table(rows),
         *_calls(rows),
