@@ -133,10 +133,28 @@ def test_not_used_where_it_does_not_apply():
 def test_missing_or_broken_compiler_warns_and_falls_back(monkeypatch):
     monkeypatch.setattr(native, "_compiler", lambda: None)
     with pytest.warns(RuntimeWarning, match="no C compiler"):
-        assert native._compile() is None
+        assert native._compile() == (None, "no C compiler found")
     monkeypatch.setattr(native, "_compiler", lambda: "false")  # exits 1 for every flag set
-    with pytest.warns(RuntimeWarning, match="compiling the native gated activation failed"):
-        assert native._compile() is None
+    with pytest.warns(RuntimeWarning, match="building the native gated activation failed"):
+        assert native._compile() == (None, "the build failed")
+    assert native.status().startswith("native C kernel (")  # the loaded kernel is untouched
+
+
+def test_unloadable_library_warns_and_falls_back(monkeypatch):
+    def refuse(path):  # what dlopen says for a temp folder mounted noexec
+        raise OSError(f"{path}: failed to map segment from shared object")
+
+    monkeypatch.setattr(native.ctypes, "CDLL", refuse)
+    with pytest.warns(RuntimeWarning, match="failed to map segment"):
+        assert native._compile() == (None, "the build failed")
+
+
+def test_switch_off(monkeypatch):
+    monkeypatch.setenv(native.ENV_SWITCH, "0")
+    assert native.load() is None
+    assert native.status().startswith("off (")
+    y = torch.randn(1, 8, 4, 4)
+    assert native.gated_activation(y, 4, nn.ELU()) is None
 
 
 def _child(queue):

@@ -84,18 +84,18 @@ def _compiler() -> str | None:
     return None
 
 
-def _compile() -> ctypes.CDLL | None:
-    global _built_with
+def _compile() -> tuple[ctypes.CDLL | None, str]:
+    """Compile and load the kernel: ``(library, the command that built it)``, or ``(None,
+    why not)`` after one warning."""
     cc = _compiler()
     if cc is None:
-        _built_with = "no C compiler found"
         warnings.warn(
             "no C compiler (cc, gcc, clang or $CC) found: the gated activation runs on "
             "PyTorch ops (same values, slower)",
             RuntimeWarning,
             stacklevel=3,
         )
-        return None
+        return None, "no C compiler found"
     folder = tempfile.mkdtemp(prefix="inpaintbench-native-")
     try:
         errors = []
@@ -104,23 +104,22 @@ def _compile() -> ctypes.CDLL | None:
             cmd = [cc, *flags, *COMMON_FLAGS, str(SOURCE), "-o", target]
             try:
                 done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-            except (OSError, subprocess.TimeoutExpired) as exc:
+                if done.returncode != 0:
+                    errors.append(f"{' '.join(cmd)}:\n{done.stderr.strip()[-800:]}")
+                    continue
+                lib = ctypes.CDLL(target)  # mapped: the file itself can go
+            except (OSError, subprocess.TimeoutExpired) as exc:  # e.g. a noexec temp folder
                 errors.append(f"{' '.join(cmd)}: {exc}")
                 continue
-            if done.returncode == 0:
-                lib = ctypes.CDLL(target)  # mapped: the file itself can go
-                _declare(lib)
-                _built_with = " ".join([cc, *flags, *COMMON_FLAGS[:-2]])
-                return lib
-            errors.append(f"{' '.join(cmd)}:\n{done.stderr.strip()[-800:]}")
-        _built_with = "the compile failed"
+            _declare(lib)
+            return lib, " ".join([cc, *flags, *COMMON_FLAGS[:-2]])
         warnings.warn(
-            "compiling the native gated activation failed; PyTorch ops are used instead "
+            "building the native gated activation failed; PyTorch ops are used instead "
             "(same values, slower):\n" + "\n".join(errors),
             RuntimeWarning,
             stacklevel=3,
         )
-        return None
+        return None, "the build failed"
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -136,13 +135,13 @@ def _declare(lib: ctypes.CDLL) -> None:
 def load() -> ctypes.CDLL | None:
     """The compiled library (compiled on the first call of the process), or None when it is
     switched off or cannot be built."""
-    global _lib, _tried
+    global _lib, _tried, _built_with
     if not enabled():
         return None
     if not _tried:
         with _lock:
             if not _tried:
-                _lib = _compile()
+                _lib, _built_with = _compile()
                 _tried = True
     return _lib
 
