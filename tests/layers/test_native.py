@@ -94,8 +94,11 @@ def test_gated_activation_uses_kernel_and_matches_pytorch_ops(monkeypatch):
     assert not torch.equal(fused, plain)  # different arithmetic: the kernel did run
 
 
-def test_threads_split_gives_identical_results():
-    y = torch.randn(2, 96, 64, 64).contiguous(memory_format=torch.channels_last)
+@pytest.mark.parametrize("layout", ["channels_last", "nchw"])  # rows split / blocks split
+def test_threads_split_gives_identical_results(layout):
+    y = torch.randn(1, 96, 64, 64)
+    if layout == "channels_last":
+        y = y.contiguous(memory_format=torch.channels_last)
     act = nn.ELU()
     before = torch.get_num_threads()
     try:
@@ -106,6 +109,7 @@ def test_threads_split_gives_identical_results():
     finally:
         torch.set_num_threads(before)
     assert torch.equal(one, several)
+    torch.testing.assert_close(one.double(), reference(y, 48, act), rtol=5e-7, atol=2e-7)
 
 
 def test_nan_propagates():

@@ -168,29 +168,10 @@ def _executor(workers: int) -> ThreadPoolExecutor:
         return _pool[2]
 
 
-def _applies(y: Tensor, channels: int, act: nn.Module) -> int | None:
-    """The activation code when the kernel applies to ``y`` (module docstring), else None."""
-    code = ACT_CODES.get(type(act))
-    if (
-        code is None
-        or y.dim() != 4
-        or y.dtype != torch.float32
-        or y.device.type != "cpu"
-        or (torch.is_grad_enabled() and y.requires_grad)
-        or torch.compiler.is_compiling()
-        or y.numel() == 0
-        or channels < 1
-    ):
-        return None
-    return code
-
-
 def _launch(
     lib: ctypes.CDLL,
     y: Tensor,
     out: Tensor,
-    y_offset: int,
-    out_offset: int,
     rows: int,
     blocks: int,
     length: int,
@@ -198,37 +179,28 @@ def _launch(
     code: int,
     alpha: float,
 ) -> None:
-    """One ``gated_activation_f32`` call (see the C source; offsets and strides in elements),
-    its rows (or blocks) split across ``torch.get_num_threads()`` threads when large."""
-    y_row, y_blk, gate, out_row, out_blk = strides
-    size = y.element_size()
-    yp, op = y.data_ptr() + y_offset * size, out.data_ptr() + out_offset * size
+    """One ``gated_activation_f32`` call (see the C source; strides in elements), its rows
+    (or, if fewer rows than threads, its blocks) split across ``torch.get_num_threads()``
+    threads when large."""
+    y_row, y_blk, _, out_row, out_blk = strides
+    yp, op, size = y.data_ptr(), out.data_ptr(), y.element_size()
     threads = torch.get_num_threads()
     if threads == 1 or rows * blocks * length < MIN_PARALLEL:
         lib.gated_activation_f32(yp, op, rows, blocks, length, *strides, code, alpha)
         return
-    if rows >= threads:  # split the rows
+    if rows >= threads:
         step = -(-rows // threads)
         parts = [
             (r * y_row, r * out_row, min(step, rows - r), blocks) for r in range(0, rows, step)
         ]
-    else:  # split the blocks of each row
+    else:
         step = -(-blocks // threads)
         parts = [
             (b * y_blk, b * out_blk, rows, min(step, blocks - b)) for b in range(0, blocks, step)
         ]
+    pool, rest = _executor(threads), (length, *strides, code, alpha)
     jobs = [
-        _executor(threads).submit(
-            lib.gated_activation_f32,
-            yp + dy * size,
-            op + do * size,
-            r,
-            b,
-            length,
-            *strides,
-            code,
-            alpha,
-        )  # fmt: skip
+        pool.submit(lib.gated_activation_f32, yp + dy * size, op + do * size, r, b, *rest)
         for dy, do, r, b in parts
     ]
     for job in jobs:
@@ -239,8 +211,18 @@ def gated_activation(y: Tensor, channels: int, act: nn.Module) -> Tensor | None:
     """``act(y[:, :channels]) * sigmoid(y[:, channels:])`` by the native kernel, in ``y``'s
     layout (dense NCHW or ``channels_last``), or None where it does not apply (module
     docstring)."""
-    code = _applies(y, channels, act)
-    if code is None or y.shape[1] != 2 * channels:
+    code = ACT_CODES.get(type(act))
+    if (
+        code is None
+        or y.dim() != 4
+        or y.shape[1] != 2 * channels
+        or channels < 1
+        or y.dtype != torch.float32
+        or y.device.type != "cpu"
+        or (torch.is_grad_enabled() and y.requires_grad)
+        or torch.compiler.is_compiling()
+        or y.numel() == 0
+    ):
         return None
     n, c2, h, w = y.shape
     c = channels
@@ -255,9 +237,9 @@ def gated_activation(y: Tensor, channels: int, act: nn.Module) -> Tensor | None:
     lib = load()
     if lib is None:
         return None
-    out = torch.empty(n, c, h, w, dtype=y.dtype, memory_format=fmt)
+    out = torch.empty(n, c, h, w, dtype=y.dtype, device=y.device, memory_format=fmt)
     alpha = float(act.alpha) if code == 0 else 1.0
-    _launch(lib, y, out, 0, 0, rows, blocks, length, strides, code, alpha)
+    _launch(lib, y, out, rows, blocks, length, strides, code, alpha)
     return out
 
 
