@@ -12,15 +12,17 @@ system C compiler (``$CC``, else ``cc``/``gcc``/``clang``) into a temporary fold
 process on first use (~0.2 s) and loaded with :mod:`ctypes`.  It is compiled with
 ``-march=native`` for this very machine and never cached across processes or machines; the
 compiler's ``-O3 -fno-math-errno -fno-trapping-math`` vectorise its loops (``exp`` is written
-out in the source, within 1.5 ulp).  Large tensors are split across ``torch.get_num_threads()``
-threads (ctypes releases the GIL during the call).
+out in the source, within 1.5 ulp).
 
 When it is used (:func:`gated_activation`): inference only (no autograd graph to build), float32
 CPU tensors in dense NCHW or ``channels_last`` layout, activation ``nn.ELU``, ``nn.ReLU`` or
-none, not while ``torch.compile`` traces.  Otherwise, or when no compiler is found, the compile
-fails (one warning with the compiler's message) or ``INPAINTBENCH_NATIVE=0`` is set, callers
-get ``None`` and run the PyTorch ops.  The two agree to a few ulp
-(``tests/layers/test_native.py``).
+none, not while ``torch.compile`` traces, and only with one intra-op thread
+(``torch.get_num_threads() == 1``).  With two threads on this 2-core CPU PyTorch's parallel
+ops are as fast (DeepFill v2 forward 216 against 221 ms, medians of 24 interleaved runs; the
+activations are then memory-bound), and with many cores they would outrun one thread.
+Otherwise, or when no compiler is found, the build or the load fails (one warning with the
+message) or ``INPAINTBENCH_NATIVE=0`` is set, callers get ``None`` and run the PyTorch ops.
+The two agree to a few ulp (``tests/layers/test_native.py``).
 """
 
 from __future__ import annotations
@@ -32,7 +34,6 @@ import subprocess
 import tempfile
 import threading
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
@@ -62,14 +63,11 @@ FLAG_SETS = (
 COMMON_FLAGS = ("-std=c99", "-fno-math-errno", "-fno-trapping-math", "-fPIC", "-shared")
 #: activation codes of the C kernel
 ACT_CODES = {nn.ELU: 0, nn.ReLU: 1, nn.Identity: 2}
-#: elements below which a call runs on one thread (splitting costs more than it gains)
-MIN_PARALLEL = 1 << 16
 
 _lock = threading.Lock()
 _lib: ctypes.CDLL | None = None
 _tried = False
 _built_with = ""  # the compile command that built _lib, or why there is none
-_pool: tuple[int, int, ThreadPoolExecutor] | None = None  # (pid, workers, executor)
 
 
 def enabled() -> bool:
@@ -155,58 +153,6 @@ def status() -> str:
     return f"native C kernel ({_built_with})"
 
 
-def _executor(workers: int) -> ThreadPoolExecutor:
-    """A pool of ``workers`` threads, made anew after a fork (a forked child has none of the
-    parent's threads) or when the thread count changes."""
-    global _pool
-    with _lock:
-        key = (os.getpid(), workers)
-        if _pool is None or _pool[:2] != key:
-            if _pool is not None and _pool[0] == key[0]:
-                _pool[2].shutdown(wait=False)
-            _pool = (*key, ThreadPoolExecutor(workers, thread_name_prefix="inpaintbench-native"))
-        return _pool[2]
-
-
-def _launch(
-    lib: ctypes.CDLL,
-    y: Tensor,
-    out: Tensor,
-    rows: int,
-    blocks: int,
-    length: int,
-    strides: tuple[int, int, int, int, int],
-    code: int,
-    alpha: float,
-) -> None:
-    """One ``gated_activation_f32`` call (see the C source; strides in elements), its rows
-    (or, if fewer rows than threads, its blocks) split across ``torch.get_num_threads()``
-    threads when large."""
-    y_row, y_blk, _, out_row, out_blk = strides
-    yp, op, size = y.data_ptr(), out.data_ptr(), y.element_size()
-    threads = torch.get_num_threads()
-    if threads == 1 or rows * blocks * length < MIN_PARALLEL:
-        lib.gated_activation_f32(yp, op, rows, blocks, length, *strides, code, alpha)
-        return
-    if rows >= threads:
-        step = -(-rows // threads)
-        parts = [
-            (r * y_row, r * out_row, min(step, rows - r), blocks) for r in range(0, rows, step)
-        ]
-    else:
-        step = -(-blocks // threads)
-        parts = [
-            (b * y_blk, b * out_blk, rows, min(step, blocks - b)) for b in range(0, blocks, step)
-        ]
-    pool, rest = _executor(threads), (length, *strides, code, alpha)
-    jobs = [
-        pool.submit(lib.gated_activation_f32, yp + dy * size, op + do * size, r, b, *rest)
-        for dy, do, r, b in parts
-    ]
-    for job in jobs:
-        job.result()
-
-
 def gated_activation(y: Tensor, channels: int, act: nn.Module) -> Tensor | None:
     """``act(y[:, :channels]) * sigmoid(y[:, channels:])`` by the native kernel, in ``y``'s
     layout (dense NCHW or ``channels_last``), or None where it does not apply (module
@@ -221,6 +167,7 @@ def gated_activation(y: Tensor, channels: int, act: nn.Module) -> Tensor | None:
         or y.device.type != "cpu"
         or (torch.is_grad_enabled() and y.requires_grad)
         or torch.compiler.is_compiling()
+        or torch.get_num_threads() != 1
         or y.numel() == 0
     ):
         return None
@@ -239,7 +186,8 @@ def gated_activation(y: Tensor, channels: int, act: nn.Module) -> Tensor | None:
         return None
     out = torch.empty(n, c, h, w, dtype=y.dtype, device=y.device, memory_format=fmt)
     alpha = float(act.alpha) if code == 0 else 1.0
-    _launch(lib, y, out, rows, blocks, length, strides, code, alpha)
+    lib.gated_activation_f32(y.data_ptr(), out.data_ptr(), rows, blocks, length, *strides, code,
+                             alpha)  # fmt: skip
     return out
 
 
