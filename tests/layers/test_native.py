@@ -139,6 +139,8 @@ def test_missing_or_broken_compiler_warns_and_falls_back(monkeypatch):
     with pytest.warns(RuntimeWarning, match="building the native gated activation failed"):
         assert native._compile() == (None, "the build failed")
     assert native.status().startswith("native C kernel (")  # the loaded kernel is untouched
+    torch.set_num_threads(2)
+    assert native.status().startswith("PyTorch ops (2 intra-op threads")
 
 
 def test_unloadable_library_warns_and_falls_back(monkeypatch):

@@ -150,6 +150,9 @@ def status() -> str:
         return f"off ({ENV_SWITCH}=0): PyTorch ops"
     if load() is None:
         return f"unavailable ({_built_with}): PyTorch ops"
+    threads = torch.get_num_threads()
+    if threads != 1:
+        return f"PyTorch ops ({threads} intra-op threads; the native C kernel runs with 1)"
     return f"native C kernel ({_built_with})"
 
 
