@@ -28,16 +28,18 @@ The two agree to a few ulp (``tests/layers/test_native.py``).
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import shutil
 import subprocess
 import tempfile
-import threading
 import warnings
 from pathlib import Path
 
 import torch
 import torch.nn as nn
+
+from zoo.layers.fast_deconv import is_channels_last
 
 __all__ = [
     "ENV_SWITCH",
@@ -64,11 +66,6 @@ COMMON_FLAGS = ("-std=c99", "-fno-math-errno", "-fno-trapping-math", "-fPIC", "-
 #: activation codes of the C kernel
 ACT_CODES = {nn.ELU: 0, nn.ReLU: 1, nn.Identity: 2}
 
-_lock = threading.Lock()
-_lib: ctypes.CDLL | None = None
-_tried = False
-_built_with = ""  # the compile command that built _lib, or why there is none
-
 
 def enabled() -> bool:
     """False when ``INPAINTBENCH_NATIVE=0`` (or ``false``/``off``/``no``) is set."""
@@ -80,6 +77,12 @@ def _compiler() -> str | None:
         if name and shutil.which(name):
             return name
     return None
+
+
+@functools.cache
+def _build() -> tuple[ctypes.CDLL | None, str]:
+    """:func:`_compile`, once per process."""
+    return _compile()
 
 
 def _compile() -> tuple[ctypes.CDLL | None, str]:
@@ -124,7 +127,7 @@ def _compile() -> tuple[ctypes.CDLL | None, str]:
 
 def _declare(lib: ctypes.CDLL) -> None:
     i64, ptr = ctypes.c_int64, ctypes.c_void_p
-    lib.gated_activation_f32.argtypes = [ptr, ptr, *[i64] * 8, ctypes.c_int32, ctypes.c_float]
+    lib.gated_activation_f32.argtypes = [ptr, ptr, *[i64] * 5, ctypes.c_int32, ctypes.c_float]
     lib.gated_activation_f32.restype = None
     lib.exp_f32_array.argtypes = [ptr, ptr, i64]
     lib.exp_f32_array.restype = None
@@ -133,27 +136,20 @@ def _declare(lib: ctypes.CDLL) -> None:
 def load() -> ctypes.CDLL | None:
     """The compiled library (compiled on the first call of the process), or None when it is
     switched off or cannot be built."""
-    global _lib, _tried, _built_with
-    if not enabled():
-        return None
-    if not _tried:
-        with _lock:
-            if not _tried:
-                _lib, _built_with = _compile()
-                _tried = True
-    return _lib
+    return _build()[0] if enabled() else None
 
 
 def status() -> str:
     """One line for report headers: whether the kernel is used, and how it was built."""
     if not enabled():
         return f"off ({ENV_SWITCH}=0): PyTorch ops"
-    if load() is None:
-        return f"unavailable ({_built_with}): PyTorch ops"
+    lib, built_with = _build()
+    if lib is None:
+        return f"unavailable ({built_with}): PyTorch ops"
     threads = torch.get_num_threads()
     if threads != 1:
         return f"PyTorch ops ({threads} intra-op threads; the native C kernel runs with 1)"
-    return f"native C kernel ({_built_with})"
+    return f"native C kernel ({built_with})"
 
 
 def gated_activation(y: Tensor, channels: int, act: nn.Module) -> Tensor | None:
@@ -176,12 +172,10 @@ def gated_activation(y: Tensor, channels: int, act: nn.Module) -> Tensor | None:
         return None
     n, c2, h, w = y.shape
     c = channels
-    if y.is_contiguous():  # per batch element: C planes of H*W feature, then C of gate
-        fmt, rows, blocks, length = torch.contiguous_format, n, c, h * w
-        strides = (c2 * h * w, h * w, c * h * w, c * h * w, h * w)
-    elif y.is_contiguous(memory_format=torch.channels_last):  # per pixel: C feature, C gate
-        fmt, rows, blocks, length = torch.channels_last, n * h, w, c
-        strides = (w * c2, c2, c, w * c, c)
+    if y.is_contiguous():  # a block per batch element: C*H*W feature values, then C*H*W gate
+        fmt, blocks, length, y_stride = torch.contiguous_format, n, c * h * w, c2 * h * w
+    elif is_channels_last(y):  # a block per pixel: C feature values, then C gate
+        fmt, blocks, length, y_stride = torch.channels_last, n * h * w, c, c2
     else:
         return None
     lib = load()
@@ -189,8 +183,8 @@ def gated_activation(y: Tensor, channels: int, act: nn.Module) -> Tensor | None:
         return None
     out = torch.empty(n, c, h, w, dtype=y.dtype, device=y.device, memory_format=fmt)
     alpha = float(act.alpha) if code == 0 else 1.0
-    lib.gated_activation_f32(y.data_ptr(), out.data_ptr(), rows, blocks, length, *strides, code,
-                             alpha)  # fmt: skip
+    lib.gated_activation_f32(y.data_ptr(), out.data_ptr(), blocks, length, y_stride, length,
+                             length, code, alpha)  # fmt: skip
     return out
 
 

@@ -36,39 +36,31 @@ static inline float exp_f32(float x) {
     return p * scale;
 }
 
-/* act(x) * sigmoid(gate) over len values (contiguous runs). */
-static inline void gate_run(const float *restrict f, const float *restrict g, float *restrict o,
-                            int64_t len, int32_t act, float alpha) {
-    if (act == ACT_ELU) {
-        for (int64_t i = 0; i < len; ++i) {
-            float x = f[i];
-            float e = x > 0.0f ? x : alpha * (exp_f32(x) - 1.0f);
-            o[i] = e / (1.0f + exp_f32(-g[i]));
-        }
-    } else if (act == ACT_RELU) {
-        for (int64_t i = 0; i < len; ++i) {
-            float x = f[i] < 0.0f ? 0.0f : f[i]; /* a NaN stays NaN, as torch.relu */
-            o[i] = x / (1.0f + exp_f32(-g[i]));
-        }
-    } else {
-        for (int64_t i = 0; i < len; ++i) o[i] = f[i] / (1.0f + exp_f32(-g[i]));
-    }
-}
-
-/* For r < rows, b < blocks, i < len, with p = r * y_row_stride + b * y_stride + i:
- *     out[r * out_row_stride + b * out_stride + i] = act(y[p]) * sigmoid(y[p + gate_offset])
- * act: ACT_ELU (alpha * (exp(x) - 1) for x <= 0, x above), ACT_RELU or ACT_IDENTITY.  The
- * strides (in elements) describe a dense NCHW or channels_last tensor (zoo/layers/native.py);
- * y and out must not overlap. */
-void gated_activation_f32(const float *restrict y, float *restrict out, int64_t rows,
-                          int64_t blocks, int64_t len, int64_t y_row_stride, int64_t y_stride,
-                          int64_t gate_offset, int64_t out_row_stride, int64_t out_stride,
-                          int32_t act, float alpha) {
-    for (int64_t r = 0; r < rows; ++r) {
-        for (int64_t b = 0; b < blocks; ++b) {
-            const float *f = y + r * y_row_stride + b * y_stride;
-            gate_run(f, f + gate_offset, out + r * out_row_stride + b * out_stride, len, act,
-                     alpha);
+/* For b < blocks and i < len, with p = b * y_stride + i:
+ *     out[b * out_stride + i] = act(y[p]) * sigmoid(y[p + gate_offset])
+ * act: ACT_ELU (alpha * (exp(x) - 1) for x <= 0, x above), ACT_RELU or ACT_IDENTITY.  A block
+ * is a batch element of a dense NCHW tensor (len = C * H * W) or a pixel of a channels_last
+ * one (len = C) (zoo/layers/native.py); y and out must not overlap. */
+void gated_activation_f32(const float *restrict y, float *restrict out, int64_t blocks,
+                          int64_t len, int64_t y_stride, int64_t gate_offset,
+                          int64_t out_stride, int32_t act, float alpha) {
+    for (int64_t b = 0; b < blocks; ++b) {
+        const float *restrict f = y + b * y_stride;
+        const float *restrict g = f + gate_offset;
+        float *restrict o = out + b * out_stride;
+        if (act == ACT_ELU) {
+            for (int64_t i = 0; i < len; ++i) {
+                float x = f[i];
+                float e = x > 0.0f ? x : alpha * (exp_f32(x) - 1.0f);
+                o[i] = e / (1.0f + exp_f32(-g[i]));
+            }
+        } else if (act == ACT_RELU) {
+            for (int64_t i = 0; i < len; ++i) {
+                float x = f[i] < 0.0f ? 0.0f : f[i]; /* a NaN stays NaN, as torch.relu */
+                o[i] = x / (1.0f + exp_f32(-g[i]));
+            }
+        } else {
+            for (int64_t i = 0; i < len; ++i) o[i] = f[i] / (1.0f + exp_f32(-g[i]));
         }
     }
 }
